@@ -1,0 +1,105 @@
+"""The effect maths shared by both renderers: sizes, kernels and constants derived from EffectSettings.
+
+Both the GLSL passes and the CPU twin read their parameters from an EffectPlan, so the two cannot drift apart.
+Definitions (all colours in [0, 1]):
+  temporal:  a = (1 - s) + s * smoothstep(0.1, 0.4, |raw - prev|);  state = prev + a * (raw - prev)
+  refine:    R(p) = sum_q ws(q-p) wc(p,q) S(q) / sum_q ws wc over 5x5 taps spaced `tap_step` refine pixels,
+             ws = exp(-|d|^2 / 2 sigma_s^2), wc = exp(-|G(p)-G(q)|^2 / 2 sigma_c^2), G the guide image;
+             weight = smoothstep(coverage_lo, coverage_hi, R)
+  blur:      C = cmax * (1 - weight) at blur resolution; tap q at distance j from p has weight
+             clamp(C(q) - j + 1, 0, 1) * (0.05 + C(q) / cmax): a tap only reaches as far as its own circle of
+             confusion and sharp (person) taps weigh almost nothing, so the person cannot bleed outward.
+             Horizontal then vertical, clamp-to-edge.
+  composite: out = frame * w + background * (1 - w), w and background bilinearly upsampled.
+  light wrap: at blur resolution, L = G_sigma * background, inv = G_sigma * (1 - w); e = w * inv;
+             person' = person + (blend(person, L) - person) * strength * e, blend = screen or add.
+Image downsampling ("grid sampling") everywhere is the mean of a 2x2 grid of exact-centre samples per output
+pixel, which a shader reproduces with four texelFetch calls and OpenCV with INTER_NEAREST_EXACT + INTER_AREA.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from studio.settings import EffectSettings
+
+TAPS = 5  # refine kernel is TAPS x TAPS
+TEMPORAL_EDGES = (0.1, 0.4)
+MASK_TINT_BGR = (0.35, 0.95, 0.2)
+
+
+def grid_sample(img: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Mean of the 2x2 exact-centre samples per output pixel (uint8 in, uint8 out)."""
+    tmp = cv2.resize(img, (2 * w, 2 * h), interpolation=cv2.INTER_NEAREST_EXACT)
+    return cv2.resize(tmp, (w, h), interpolation=cv2.INTER_AREA)
+
+
+def gaussian_kernel(sigma: float) -> np.ndarray:
+    if sigma <= 0:
+        return np.ones(1, np.float32)
+    r = max(1, int(math.ceil(3 * sigma)))
+    k = np.exp(-(np.arange(-r, r + 1, dtype=np.float64) ** 2) / (2 * sigma * sigma))
+    return (k / k.sum()).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class EffectPlan:
+    frame_w: int
+    frame_h: int
+    mask_w: int
+    mask_h: int
+    refine_w: int
+    refine_h: int
+    blur_w: int
+    blur_h: int
+    cmax: float          # max CoC in blur-resolution pixels
+    coc_taps: int        # K: taps each side
+    tap_step: int        # refine tap spacing, refine pixels
+    sigma_space: float   # in refine pixels
+    sigma_color: float
+    coverage: tuple
+    smoothing: float
+    wrap_kernel: np.ndarray
+    wrap_strength: float
+    wrap_add: bool
+    refine: bool
+    mode: str
+
+    @property
+    def space_weights(self) -> np.ndarray:
+        r = TAPS // 2
+        d = np.arange(-r, r + 1) * self.tap_step
+        dy, dx = np.meshgrid(d, d, indexing="ij")
+        return np.exp(-(dx * dx + dy * dy) / (2 * self.sigma_space ** 2)).astype(np.float32)
+
+
+REFINE_SCALE = 2  # refinement runs at twice the model's resolution
+
+
+def make_plan(s: EffectSettings, frame_size: tuple[int, int], mask_size: tuple[int, int]) -> EffectPlan:
+    fw, fh = frame_size
+    mw, mh = mask_size
+    rw, rh = min(fw, mw * REFINE_SCALE), min(fh, mh * REFINE_SCALE)
+    bw, bh = max(8, round(fw * s.blur_scale)), max(8, round(fh * s.blur_scale))
+    cmax = s.max_coc * bw / fw
+    sigma = s.sigma_space
+    step = max(1, int(round(sigma / 1.5)))
+    wrap_sigma = s.wrap_width * bw / fw / 2.0
+    return EffectPlan(
+        fw, fh, mw, mh, rw, rh, bw, bh, cmax, int(math.ceil(cmax)), step, sigma, s.sigma_color,
+        tuple(s.coverage), s.temporal_smoothing, gaussian_kernel(wrap_sigma), s.wrap_strength,
+        s.wrap_blend == "add", s.refine, s.mode)
+
+
+def fit_cover(img: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Scale and centre-crop an image to exactly cover (w, h)."""
+    ih, iw = img.shape[:2]
+    s = max(w / iw, h / ih)
+    nw, nh = max(w, int(math.ceil(iw * s))), max(h, int(math.ceil(ih * s)))
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+    r = cv2.resize(img, (nw, nh), interpolation=interp)
+    x0, y0 = (nw - w) // 2, (nh - h) // 2
+    return np.ascontiguousarray(r[y0:y0 + h, x0:x0 + w])

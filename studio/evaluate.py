@@ -1,0 +1,66 @@
+"""`backdrop eval`: IoU and boundary F of a tier on a folder of images/ and masks/."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from studio import StudioError
+from studio.cpu_renderer import CpuRenderer
+from studio.effects import make_plan
+from studio.metrics import boundary_f, iou
+from studio.segmenter import Segmenter, choose_tier
+from studio.settings import EffectSettings
+from studio.sources import IMAGE_EXT
+
+
+def pairs(dataset: str | Path) -> list[tuple[Path, Path]]:
+    d = Path(dataset)
+    if not (d / "images").is_dir() or not (d / "masks").is_dir():
+        raise StudioError(f"{dataset} must contain images/ and masks/ folders")
+    masks = {p.stem: p for p in (d / "masks").iterdir() if p.suffix.lower() in IMAGE_EXT}
+    out = [(p, masks[p.stem]) for p in sorted((d / "images").iterdir())
+           if p.suffix.lower() in IMAGE_EXT and p.stem in masks]
+    if not out:
+        raise StudioError(f"no image/mask pairs with matching names in {dataset}")
+    return out
+
+
+def predict(seg: Segmenter, image: np.ndarray, size: tuple[int, int], refine: bool,
+            settings: EffectSettings | None = None) -> np.ndarray:
+    """Person probability (or refined weight) at `size` (w, h), float32."""
+    prob = seg(image).mask
+    if refine:
+        s = (settings or EffectSettings()).with_(refine=True, temporal_smoothing=0.0)
+        plan = make_plan(s, (image.shape[1], image.shape[0]), seg.size)
+        prob = CpuRenderer(s).refine(image, prob, plan)
+    return cv2.resize(prob, size, interpolation=cv2.INTER_LINEAR)
+
+
+def evaluate(dataset, tier: str = "full", refine: bool = False, threads: int = 1, log=None,
+             settings: EffectSettings | None = None) -> dict:
+    items = pairs(dataset)
+    segs: dict[str, Segmenter] = {}
+    ious, bfs, rows = [], [], []
+    for i, (img_p, mask_p) in enumerate(items):
+        img = cv2.imread(str(img_p), cv2.IMREAD_COLOR)
+        gt = cv2.imread(str(mask_p), cv2.IMREAD_GRAYSCALE)
+        if img is None or gt is None:
+            raise StudioError(f"cannot read {img_p if img is None else mask_p}")
+        t = tier
+        if tier == "auto":
+            t = choose_tier(source_size=(img.shape[1], img.shape[0]), threads=threads).tier
+        if t not in segs:
+            segs[t] = Segmenter(t, threads=threads)
+        prob = predict(segs[t], img, (gt.shape[1], gt.shape[0]), refine, settings)
+        pred = prob >= 0.5
+        g = gt >= 128
+        ious.append(iou(pred, g))
+        bfs.append(boundary_f(pred, g))
+        rows.append({"name": img_p.stem, "iou": ious[-1], "bf": bfs[-1], "tier": t})
+        if log and (i + 1) % 50 == 0:
+            log(f"  {i + 1}/{len(items)}")
+    return {"dataset": str(dataset), "tier": tier, "refine": refine, "n": len(items),
+            "iou_mean": float(np.mean(ious)), "iou_median": float(np.median(ious)),
+            "bf_mean": float(np.mean(bfs)), "bf_median": float(np.median(bfs)), "per_image": rows}

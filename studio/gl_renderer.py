@@ -1,0 +1,282 @@
+"""GlRenderer: the effect as GLSL passes (shaders/*.frag), drawing into whatever framebuffer it is handed.
+
+It never creates or owns a context: call every method on the thread where the caller's context is current (the
+viewport's GUI thread, or an EglContext for headless use). The maths is studio.effects; CpuRenderer is its twin."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from studio import StudioError
+from studio.effects import MASK_TINT_BGR, TAPS, TEMPORAL_EDGES, EffectPlan, fit_cover, make_plan
+from studio.settings import EffectSettings
+
+_MODES = {"none": 0, "blur": 1, "replace": 2, "mask": 3}
+
+
+class GlError(StudioError):
+    pass
+
+
+class GlRenderer:
+    name = "gl"
+
+    def __init__(self, settings: EffectSettings | None = None, shader_root=None, profile: bool = False):
+        from OpenGL import GL
+
+        from studio.shaders import ProgramCache
+
+        self.GL = GL
+        self.settings = settings or EffectSettings()
+        self.programs = ProgramCache(shader_root)
+        for f in ("temporal.frag", "downsample.frag", "refine.frag", "coc_blur.frag", "wrap_blur.frag",
+                  "composite.frag", "present.frag"):
+            self.programs.get(f)  # compile everything up front: errors surface at start, not mid-stream
+        self.vao = GL.glGenVertexArrays(1)
+        self._tex: dict[str, tuple[int, int, int]] = {}
+        self._fbo: dict[str, int] = {}
+        self._state = 0          # which of state0/state1 holds the latest smoothed mask
+        self._have_state = False
+        self._bg_image = None
+        self._bg_key = None
+        self.profile = profile
+        self.timings: dict[str, float] = {}
+        self.last_plan: EffectPlan | None = None
+        self._check("init")
+
+    # -- resources ------------------------------------------------------------------------------------------
+    def _check(self, where: str) -> None:
+        err = self.GL.glGetError()
+        if err != self.GL.GL_NO_ERROR:
+            raise GlError(f"OpenGL error 0x{err:04x} in {where}")
+
+    def _texture(self, name: str, w: int, h: int, internal, fmt, typ) -> int:
+        GL = self.GL
+        cur = self._tex.get(name)
+        if cur and cur[1] == w and cur[2] == h:
+            return cur[0]
+        if cur:
+            GL.glDeleteTextures([cur[0]])
+            if name in self._fbo:
+                GL.glDeleteFramebuffers(1, [self._fbo.pop(name)])
+        tid = GL.glGenTextures(1)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, tid)
+        GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, internal, w, h, 0, fmt, typ, None)
+        for p, v in ((GL.GL_TEXTURE_MIN_FILTER, GL.GL_LINEAR), (GL.GL_TEXTURE_MAG_FILTER, GL.GL_LINEAR),
+                     (GL.GL_TEXTURE_WRAP_S, GL.GL_CLAMP_TO_EDGE), (GL.GL_TEXTURE_WRAP_T, GL.GL_CLAMP_TO_EDGE)):
+            GL.glTexParameteri(GL.GL_TEXTURE_2D, p, v)
+        self._tex[name] = (tid, w, h)
+        return tid
+
+    def _target(self, name: str, w: int, h: int, internal) -> tuple[int, int]:
+        GL = self.GL
+        fmt, typ = (GL.GL_RGBA, GL.GL_UNSIGNED_BYTE) if internal == GL.GL_RGBA8 else (GL.GL_RGBA, GL.GL_FLOAT)
+        if internal == GL.GL_R32F:
+            fmt = GL.GL_RED
+        tid = self._texture(name, w, h, internal, fmt, typ)
+        fbo = self._fbo.get(name)
+        if fbo is None:
+            fbo = GL.glGenFramebuffers(1)
+            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, fbo)
+            GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, tid, 0)
+            if GL.glCheckFramebufferStatus(GL.GL_FRAMEBUFFER) != GL.GL_FRAMEBUFFER_COMPLETE:
+                raise GlError(f"framebuffer for {name} incomplete")
+            self._fbo[name] = fbo
+        return tid, fbo
+
+    def _upload(self, name: str, arr: np.ndarray) -> int:
+        GL = self.GL
+        h, w = arr.shape[:2]
+        if arr.dtype == np.float32:
+            internal, fmt, typ = GL.GL_R32F, GL.GL_RED, GL.GL_FLOAT
+        else:
+            internal, fmt, typ = GL.GL_RGB8, GL.GL_BGR, GL.GL_UNSIGNED_BYTE
+        tid = self._texture(name, w, h, internal, fmt, typ)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, tid)
+        GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
+        GL.glTexSubImage2D(GL.GL_TEXTURE_2D, 0, 0, 0, w, h, fmt, typ, np.ascontiguousarray(arr))
+        return tid
+
+    def _pass(self, prog_name: str, fbo: int, w: int, h: int, textures: dict, uniforms: dict,
+              viewport=None) -> None:
+        GL = self.GL
+        t0 = time.perf_counter() if self.profile else 0.0
+        prog = self.programs.get(prog_name)
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, fbo)
+        GL.glViewport(*(viewport or (0, 0, w, h)))
+        GL.glUseProgram(prog)
+        for unit, (uname, tid) in enumerate(textures.items()):
+            GL.glActiveTexture(GL.GL_TEXTURE0 + unit)
+            GL.glBindTexture(GL.GL_TEXTURE_2D, tid)
+            GL.glUniform1i(self.programs.uniform(prog, uname), unit)
+        for uname, v in uniforms.items():
+            loc = self.programs.uniform(prog, uname)
+            if loc < 0:
+                continue
+            if isinstance(v, np.ndarray):
+                GL.glUniform1fv(loc, len(v), v.astype(np.float32))
+            elif isinstance(v, (bool, int, np.integer)):
+                GL.glUniform1i(loc, int(v))
+            elif isinstance(v, float):
+                GL.glUniform1f(loc, v)
+            elif all(isinstance(x, (int, np.integer)) for x in v):
+                getattr(GL, f"glUniform{len(v)}i")(loc, *(int(x) for x in v))
+            else:
+                getattr(GL, f"glUniform{len(v)}f")(loc, *(float(x) for x in v))
+        GL.glBindVertexArray(self.vao)
+        GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
+        if self.profile:
+            GL.glFinish()
+            self.timings[prog_name.split(".")[0] + ("" if prog_name not in self.timings else "")] = (
+                self.timings.get(prog_name.split(".")[0], 0.0) + (time.perf_counter() - t0) * 1e3)
+
+    # -- public ---------------------------------------------------------------------------------------------
+    def reset(self) -> None:
+        self._have_state = False
+
+    def set_background(self, image: np.ndarray | None) -> None:
+        self._bg_image = image
+        self._bg_key = None
+
+    def draw(self, frame: np.ndarray, mask: np.ndarray, settings: EffectSettings | None = None) -> int:
+        """Run every pass; the result is left in the 'out' texture (RGBA8, frame size), whose id is returned."""
+        GL = self.GL
+        s = settings or self.settings
+        fh, fw = frame.shape[:2]
+        mh, mw = mask.shape[:2]
+        plan = make_plan(s, (fw, fh), (mw, mh))
+        self.last_plan = plan
+        if self.profile:
+            self.timings = {}
+        t0 = time.perf_counter()
+        frame_t = self._upload("frame", frame)
+        raw_t = self._upload("mask", np.ascontiguousarray(mask, dtype=np.float32))
+        if self.profile:
+            GL.glFinish()
+            self.timings["upload"] = (time.perf_counter() - t0) * 1e3
+
+        # temporal smoothing (ping-pong at mask resolution)
+        prev_name, next_name = f"state{self._state}", f"state{1 - self._state}"
+        prev_t, _ = self._target(prev_name, mw, mh, GL.GL_R32F)
+        state_t, state_f = self._target(next_name, mw, mh, GL.GL_R32F)
+        first = not self._have_state or self._tex.get("_state_size") != (mw, mh)
+        self._pass("temporal.frag", state_f, mw, mh, {"u_raw": raw_t, "u_prev": prev_t},
+                   {"u_smoothing": float(plan.smoothing), "u_first": first, "u_edges": TEMPORAL_EDGES})
+        self._state = 1 - self._state
+        self._have_state = True
+        self._tex["_state_size"] = (mw, mh)
+
+        # refinement -> blend weight at refine resolution
+        rw, rh = plan.refine_w, plan.refine_h
+        guide_t, guide_f = self._target("guide", rw, rh, GL.GL_RGBA8)
+        if plan.refine:
+            self._pass("downsample.frag", guide_f, rw, rh, {"u_src": frame_t}, {"u_size": (rw, rh)})
+        weight_t, weight_f = self._target("weight", rw, rh, GL.GL_R32F)
+        self._pass("refine.frag", weight_f, rw, rh, {"u_mask": state_t, "u_guide": guide_t},
+                   {"u_size": (rw, rh), "u_refine": plan.refine, "u_step": plan.tap_step,
+                    "u_sigma_space": float(plan.sigma_space), "u_sigma_color": float(plan.sigma_color),
+                    "u_coverage": tuple(float(c) for c in plan.coverage)})
+
+        bw, bh = plan.blur_w, plan.blur_h
+        blur_t = wrap_t = bg_t = weight_t
+        if s.mode == "blur":
+            small_t, small_f = self._target("small", bw, bh, GL.GL_RGBA8)
+            self._pass("downsample.frag", small_f, bw, bh, {"u_src": frame_t}, {"u_size": (bw, bh)})
+            h_t, h_f = self._target("blur_h", bw, bh, GL.GL_RGBA32F)
+            blur_t, v_f = self._target("blur_v", bw, bh, GL.GL_RGBA32F)
+            common = {"u_size": (bw, bh), "u_cmax": float(plan.cmax), "u_taps": plan.coc_taps}
+            self._pass("coc_blur.frag", h_f, bw, bh, {"u_src": small_t, "u_weight": weight_t},
+                       {**common, "u_axis": (1, 0)})
+            self._pass("coc_blur.frag", v_f, bw, bh, {"u_src": h_t, "u_weight": weight_t},
+                       {**common, "u_axis": (0, 1)})
+        wrap_on = False
+        if s.mode == "replace":
+            bg_t = self._background(plan)
+            wrap_on = plan.wrap_strength > 0 and len(plan.wrap_kernel) > 1
+            if wrap_on:
+                bsm_t, bsm_f = self._target("bg_small", bw, bh, GL.GL_RGBA8)
+                self._pass("downsample.frag", bsm_f, bw, bh, {"u_src": bg_t}, {"u_size": (bw, bh)})
+                k = plan.wrap_kernel
+                r = len(k) // 2
+                if r > 64:
+                    raise GlError("light-wrap kernel too wide")
+                kern = np.zeros(129, np.float32)
+                kern[:len(k)] = k
+                wh_t, wh_f = self._target("wrap_h", bw, bh, GL.GL_RGBA32F)
+                wrap_t, wv_f = self._target("wrap_v", bw, bh, GL.GL_RGBA32F)
+                common = {"u_size": (bw, bh), "u_radius": r, "u_kernel": kern,
+                          "u_strength": float(plan.wrap_strength)}
+                self._pass("wrap_blur.frag", wh_f, bw, bh, {"u_src": bsm_t, "u_weight": weight_t},
+                           {**common, "u_axis": (1, 0), "u_first": True})
+                self._pass("wrap_blur.frag", wv_f, bw, bh, {"u_src": wh_t, "u_weight": weight_t},
+                           {**common, "u_axis": (0, 1), "u_first": False})
+        out_t, out_f = self._target("out", fw, fh, GL.GL_RGBA8)
+        self._pass("composite.frag", out_f, fw, fh,
+                   {"u_frame": frame_t, "u_weight": weight_t, "u_blur": blur_t, "u_bg": bg_t, "u_wrap": wrap_t},
+                   {"u_size": (fw, fh), "u_mode": _MODES[s.mode], "u_wrap_on": wrap_on,
+                    "u_wrap_add": plan.wrap_add, "u_tint": tuple(MASK_TINT_BGR[::-1])})
+        self._check("draw")
+        return out_t
+
+    def _background(self, plan: EffectPlan) -> int:
+        key = (plan.frame_w, plan.frame_h, id(self._bg_image))
+        if self._bg_key != key:
+            if self._bg_image is None:
+                img = np.zeros((plan.frame_h, plan.frame_w, 3), np.uint8)
+            else:
+                img = fit_cover(self._bg_image, plan.frame_w, plan.frame_h)
+            self._upload("bg", img)
+            self._bg_key = key
+        return self._tex["bg"][0]
+
+    def read_weight(self) -> np.ndarray:
+        """The refined weight of the last draw (for the mask panel), float32 at refine resolution."""
+        GL = self.GL
+        tid, w, h = self._tex["weight"]
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._fbo["weight"])
+        GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
+        data = GL.glReadPixels(0, 0, w, h, GL.GL_RED, GL.GL_FLOAT)
+        return np.frombuffer(data, np.float32).reshape(h, w).copy()
+
+    def read_output(self) -> np.ndarray:
+        GL = self.GL
+        tid, w, h = self._tex["out"]
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._fbo["out"])
+        GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
+        data = GL.glReadPixels(0, 0, w, h, GL.GL_BGR, GL.GL_UNSIGNED_BYTE)
+        self._check("read_output")
+        return np.frombuffer(data, np.uint8).reshape(h, w, 3).copy()
+
+    def render(self, frame: np.ndarray, mask: np.ndarray, settings: EffectSettings | None = None) -> np.ndarray:
+        """Draw and read back (BGR uint8): the headless path and the twin of CpuRenderer.render."""
+        t0 = time.perf_counter()
+        self.draw(frame, mask, settings)
+        out = self.read_output()
+        self.timings["render"] = (time.perf_counter() - t0) * 1e3
+        return out
+
+    def present(self, fbo: int, width: int, height: int, mirror: bool = False) -> tuple:
+        """Draw the last output into `fbo` (e.g. a widget's defaultFramebufferObject()), aspect kept.
+        Returns the image rectangle (x, y, w, h) in device pixels."""
+        GL = self.GL
+        tid, iw, ih = self._tex["out"]
+        s = min(width / iw, height / ih)
+        w, h = iw * s, ih * s
+        rect = ((width - w) / 2, (height - h) / 2, w, h)
+        self._pass("present.frag", fbo, width, height, {"u_image": tid},
+                   {"u_rect": tuple(float(x) for x in rect), "u_mirror": bool(mirror)})
+        self._check("present")
+        return rect
+
+    def release(self) -> None:
+        GL = self.GL
+        for name, v in list(self._tex.items()):
+            if not name.startswith("_"):
+                GL.glDeleteTextures([v[0]])
+        for f in self._fbo.values():
+            GL.glDeleteFramebuffers(1, [f])
+        self._tex.clear()
+        self._fbo.clear()
+        self.programs.release()
+        GL.glDeleteVertexArrays(1, [self.vao])

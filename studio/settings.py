@@ -1,0 +1,220 @@
+"""EffectSettings: one validated, versioned settings object. Defaults live here and nowhere else.
+
+A preset file is JSON: {"format": "backdrop-preset", "version": N, "settings": {...}}. Only values that differ
+from the defaults are written, so new defaults reach old files. Older versions migrate in order; anything
+malformed raises PresetError naming the field, and nothing half-loaded is ever returned."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from studio import StudioError
+
+FORMAT = "backdrop-preset"
+VERSION = 2
+MODES = ("none", "blur", "replace", "mask")
+TIERS = ("auto", "full", "lite", "general")
+WRAP_BLENDS = ("screen", "add")
+
+
+class PresetError(StudioError):
+    pass
+
+
+# name -> (kind, lo, hi) for numbers; choices for strings
+_NUM = {
+    "max_coc": (0.0, 64.0),
+    "blur_scale": (0.1, 0.5),
+    "sigma_space": (0.25, 8.0),
+    "sigma_color": (0.01, 1.0),
+    "temporal_smoothing": (0.0, 0.95),
+    "wrap_strength": (0.0, 1.0),
+    "wrap_width": (0.0, 64.0),
+}
+_CHOICE = {"mode": MODES, "tier": TIERS, "wrap_blend": WRAP_BLENDS}
+
+
+@dataclass(frozen=True)
+class EffectSettings:
+    mode: str = "blur"
+    max_coc: float = 16.0          # max circle-of-confusion radius, output pixels
+    blur_scale: float = 0.25       # working resolution of the blur passes, fraction of the frame
+    sigma_space: float = 3.0       # joint bilateral spatial sigma, refine-resolution pixels
+    sigma_color: float = 0.06      # joint bilateral colour sigma, RGB in [0, 1]
+    coverage: tuple = (0.3, 0.7)   # smoothstep edges: probability -> blend weight
+    temporal_smoothing: float = 0.6
+    wrap_strength: float = 0.35
+    wrap_width: float = 12.0       # output pixels
+    wrap_blend: str = "screen"
+    background: str = ""           # image or video for replace mode
+    tier: str = "auto"
+    refine: bool = True
+    mirror: bool = False
+
+    def __post_init__(self):
+        validate(asdict(self))
+
+    # -- convenience ------------------------------------------------------------------------------------------
+    def with_(self, **changes) -> "EffectSettings":
+        """A copy with some fields changed (validated)."""
+        return from_dict({**to_dict(self, only_changed=False), **changes})
+
+
+def _err(name: str, msg: str) -> PresetError:
+    return PresetError(f"preset field {name!r}: {msg}")
+
+
+def _num(name, v):
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise _err(name, f"must be a number, got {type(v).__name__}")
+    if not math.isfinite(v):
+        raise _err(name, "must be finite")
+    return float(v)
+
+
+def validate(d: dict) -> dict:
+    """Check a complete settings dict; return it with numbers as floats and coverage as a tuple."""
+    out = {}
+    known = {f.name for f in fields(EffectSettings)}
+    for k in d:
+        if k not in known:
+            raise _err(k, "unknown field")
+    for name, (lo, hi) in _NUM.items():
+        if name in d:
+            v = _num(name, d[name])
+            if not lo <= v <= hi:
+                raise _err(name, f"{v:g} is out of range [{lo:g}, {hi:g}]")
+            out[name] = v
+    for name, choices in _CHOICE.items():
+        if name in d:
+            v = d[name]
+            if not isinstance(v, str) or v not in choices:
+                raise _err(name, f"must be one of {', '.join(choices)}, got {v!r}")
+            out[name] = v
+    for name in ("refine", "mirror"):
+        if name in d:
+            if not isinstance(d[name], bool):
+                raise _err(name, "must be true or false")
+            out[name] = d[name]
+    if "background" in d:
+        if not isinstance(d["background"], str):
+            raise _err("background", "must be a file path (string)")
+        out["background"] = d["background"]
+    if "coverage" in d:
+        c = d["coverage"]
+        if not isinstance(c, (list, tuple)) or len(c) != 2:
+            raise _err("coverage", "must be two numbers [low, high]")
+        lo, hi = (_num("coverage", x) for x in c)
+        if not (0.0 <= lo < hi <= 1.0):
+            raise _err("coverage", f"needs 0 <= low < high <= 1, got [{lo:g}, {hi:g}]")
+        out["coverage"] = (lo, hi)
+    return out
+
+
+DEFAULTS = None  # set below
+
+
+def to_dict(s: EffectSettings, only_changed: bool = True) -> dict:
+    d = asdict(s)
+    d["coverage"] = list(d["coverage"])
+    if only_changed:
+        base = asdict(DEFAULTS)
+        base["coverage"] = list(base["coverage"])
+        d = {k: v for k, v in d.items() if v != base[k]}
+    return d
+
+
+def from_dict(d: dict) -> EffectSettings:
+    if not isinstance(d, dict):
+        raise PresetError("preset 'settings' must be a JSON object")
+    clean = validate(d)
+    try:
+        return replace(DEFAULTS, **clean) if DEFAULTS is not None else EffectSettings(**clean)
+    except TypeError as e:  # pragma: no cover - validate() names fields first
+        raise PresetError(f"invalid preset: {e}") from None
+
+
+# -- versions -------------------------------------------------------------------------------------------------
+
+def _v1_to_v2(s: dict) -> dict:
+    """Version 1 (the 0.1 draft) had one `threshold`, `blur_radius` and `smoothing`; v2 has a coverage band."""
+    s = dict(s)
+    if "threshold" in s:
+        t = _num("threshold", s.pop("threshold"))
+        if not 0.0 < t < 1.0:
+            raise _err("threshold", f"{t:g} is out of range (0, 1)")
+        half = min(0.2, t, 1.0 - t)
+        s["coverage"] = [t - half, t + half]
+    if "blur_radius" in s:
+        s["max_coc"] = s.pop("blur_radius")
+    if "smoothing" in s:
+        s["temporal_smoothing"] = s.pop("smoothing")
+    return s
+
+
+MIGRATIONS = {1: _v1_to_v2}
+
+
+def parse_preset(doc) -> EffectSettings:
+    if not isinstance(doc, dict):
+        raise PresetError("preset must be a JSON object")
+    if doc.get("format") != FORMAT:
+        raise PresetError(f"not a Backdrop preset (field 'format' must be {FORMAT!r})")
+    ver = doc.get("version")
+    if isinstance(ver, bool) or not isinstance(ver, int):
+        raise PresetError("preset field 'version' must be an integer")
+    if ver > VERSION:
+        raise PresetError(f"preset version {ver} is newer than this Backdrop Studio understands ({VERSION})")
+    if ver < 1:
+        raise PresetError(f"preset version {ver} is not supported")
+    settings = doc.get("settings", {})
+    if not isinstance(settings, dict):
+        raise PresetError("preset field 'settings' must be a JSON object")
+    while ver < VERSION:
+        settings = MIGRATIONS[ver](settings)
+        ver += 1
+    return from_dict(settings)
+
+
+def load_preset(path: str | os.PathLike) -> EffectSettings:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PresetError(f"preset not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise PresetError(f"cannot read preset {path}: {e}") from None
+    try:
+        doc = json.loads(text)
+    except ValueError as e:
+        raise PresetError(f"preset {path} is not valid JSON: {e}") from None
+    return parse_preset(doc)
+
+
+def preset_doc(s: EffectSettings) -> dict:
+    return {"format": FORMAT, "version": VERSION, "settings": to_dict(s)}
+
+
+def save_preset(s: EffectSettings, path: str | os.PathLike) -> None:
+    """Write atomically: a crash never leaves a half-written preset in place of a good one."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=p.name + ".", suffix=".tmp", dir=str(p.parent))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(preset_doc(s), f, indent=2)
+            f.write("\n")
+        os.replace(tmp, p)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+DEFAULTS = EffectSettings()

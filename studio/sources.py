@@ -1,0 +1,237 @@
+"""Frame sources: camera, video file, still image, and the embedded demo. Frames are BGR uint8."""
+from __future__ import annotations
+
+import glob
+import math
+import os
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from studio import StudioError
+
+VIDEO_EXT = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".y4m", ".mpg", ".mpeg", ".ogv"}
+IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+class SourceError(StudioError):
+    """A source failed to open or stopped delivering frames. Callers may reopen it later."""
+
+
+class FrameSource:
+    live = False  # live sources drop stale frames; file sources deliver every frame
+    fps: float = 30.0
+    name = "source"
+
+    def read(self) -> np.ndarray:
+        """Return the next frame (BGR uint8) or raise SourceError. EOF of a non-looping file raises EOFError."""
+        raise NotImplementedError
+
+    @property
+    def size(self) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _fit(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    if size is None or (frame.shape[1], frame.shape[0]) == tuple(size):
+        return frame
+    return cv2.resize(frame, tuple(size), interpolation=cv2.INTER_AREA)
+
+
+class CameraSource(FrameSource):
+    live = True
+
+    def __init__(self, device: str | int, size: tuple[int, int] | None = None, fps: float | None = None):
+        self.name = f"camera:{device}"
+        if isinstance(device, str) and device.isdigit():
+            device = int(device)
+        if isinstance(device, str) and not os.path.exists(device):
+            raise SourceError(f"camera {device} does not exist")
+        cap = cv2.VideoCapture(device, cv2.CAP_V4L2) if os.name == "posix" else cv2.VideoCapture(device)
+        if not cap.isOpened():
+            raise SourceError(f"cannot open camera {device} (is it connected and not in use?)")
+        cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))
+        if size:
+            cap.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
+            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
+        if fps:
+            cap.set(cv2.CAP_PROP_FPS, fps)
+        cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        self._cap = cap
+        self.fps = cap.get(cv2.CAP_PROP_FPS) or fps or 30.0
+        self._size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+
+    @property
+    def size(self):
+        return self._size
+
+    def read(self):
+        ok, frame = self._cap.read()
+        if not ok or frame is None:
+            raise SourceError(f"{self.name} stopped delivering frames")
+        return frame
+
+    def close(self):
+        self._cap.release()
+
+
+class VideoSource(FrameSource):
+    def __init__(self, path: str, loop: bool = False, size: tuple[int, int] | None = None):
+        self.name = str(path)
+        if not Path(path).is_file():
+            raise SourceError(f"video file not found: {path}")
+        self._path = str(path)
+        self._loop = loop
+        self._want = size
+        self._cap = cv2.VideoCapture(self._path)
+        ok, first = self._cap.read() if self._cap.isOpened() else (False, None)
+        if not ok:
+            raise SourceError(f"cannot decode video {path}")
+        self._pending = first
+        self.fps = self._cap.get(cv2.CAP_PROP_FPS) or 30.0
+        n = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.frame_count = n if n > 0 else None
+        self._size = tuple(size) if size else (first.shape[1], first.shape[0])
+
+    @property
+    def size(self):
+        return self._size
+
+    def read(self):
+        if self._pending is not None:
+            f, self._pending = self._pending, None
+            return _fit(f, self._want)
+        ok, frame = self._cap.read()
+        if not ok:
+            if not self._loop:
+                raise EOFError(self._path)
+            self._cap.release()
+            self._cap = cv2.VideoCapture(self._path)
+            ok, frame = self._cap.read()
+            if not ok:
+                raise SourceError(f"video {self._path} could not be reopened")
+        return _fit(frame, self._want)
+
+    def close(self):
+        self._cap.release()
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    p = Path(path)
+    if not p.is_file():
+        raise SourceError(f"image not found: {path}")
+    img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+    if img is None:
+        raise SourceError(f"cannot read image {path} (not an image or unsupported format)")
+    return img
+
+
+class ImageSource(FrameSource):
+    def __init__(self, path: str, size: tuple[int, int] | None = None, fps: float = 30.0):
+        self.name = str(path)
+        self._frame = _fit(read_image(path), size)
+        self.fps = fps
+
+    @property
+    def size(self):
+        return self._frame.shape[1], self._frame.shape[0]
+
+    def read(self):
+        return self._frame
+
+
+class DemoSource(FrameSource):
+    """The embedded default: a real portrait (public-domain astronaut photo, fetched with the models) with a gentle
+    hand-held camera drift, so it behaves like a live feed. Frames are paced to `fps` when `realtime`."""
+
+    live = True
+
+    def __init__(self, size: tuple[int, int] = (1280, 720), fps: float = 30.0, realtime: bool = False):
+        from studio.models import demo_path
+
+        self.name = "demo"
+        self.fps = fps
+        self._size = tuple(size)
+        self._realtime = realtime
+        img = cv2.imread(str(demo_path()), cv2.IMREAD_COLOR)
+        if img is None:
+            raise SourceError("demo portrait could not be decoded: run `backdrop models fetch --force`")
+        w, h = self._size
+        # Scale so the portrait covers the frame with 12% margin for the drift; head in the upper third.
+        s = max(w / img.shape[1], h / img.shape[0]) * 1.12
+        self._img = cv2.resize(img, (math.ceil(img.shape[1] * s), math.ceil(img.shape[0] * s)),
+                               interpolation=cv2.INTER_CUBIC)
+        self._i = 0
+        self._t0 = None
+
+    @property
+    def size(self):
+        return self._size
+
+    def frame_at(self, i: int) -> np.ndarray:
+        w, h = self._size
+        t = i / self.fps
+        ih, iw = self._img.shape[:2]
+        cx = iw / 2 + 0.035 * w * math.sin(2 * math.pi * t / 6.0)
+        cy = ih * 0.40 + 0.02 * h * math.sin(2 * math.pi * t / 4.3)
+        ang = 1.5 * math.sin(2 * math.pi * t / 7.7)
+        zoom = 1.0 + 0.03 * math.sin(2 * math.pi * t / 9.1)
+        m = cv2.getRotationMatrix2D((cx, cy), ang, zoom)
+        m[0, 2] += w / 2 - cx
+        m[1, 2] += h / 2 - cy
+        return cv2.warpAffine(self._img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+    def read(self):
+        if self._realtime:
+            now = time.perf_counter()
+            if self._t0 is None:
+                self._t0 = now
+            due = self._t0 + self._i / self.fps
+            if due > now:
+                time.sleep(due - now)
+        f = self.frame_at(self._i)
+        self._i += 1
+        return f
+
+
+def parse_size(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise StudioError(f"size must look like 1280x720, got {text!r}") from None
+    if w <= 0 or h <= 0 or w > 8192 or h > 8192:
+        raise StudioError(f"size {text!r} out of range")
+    return w, h
+
+
+def open_source(spec: str, size: tuple[int, int] | None = None, fps: float | None = None, loop: bool = True,
+                realtime: bool = False) -> FrameSource:
+    """camera:N | camera:/dev/videoN | demo | a video file | an image file."""
+    if spec == "demo":
+        return DemoSource(size or (1280, 720), fps or 30.0, realtime=realtime)
+    if spec.startswith("camera:"):
+        return CameraSource(spec.split(":", 1)[1], size, fps)
+    p = Path(spec)
+    ext = p.suffix.lower()
+    if ext in IMAGE_EXT:
+        return ImageSource(spec, size, fps or 30.0)
+    if ext in VIDEO_EXT or p.is_file():
+        return VideoSource(spec, loop=loop, size=size)
+    raise SourceError(f"unknown source {spec!r}: use camera:N, demo, a video file or an image")
+
+
+def list_cameras() -> list[str]:
+    return [f"camera:{d}" for d in sorted(glob.glob("/dev/video*"))]

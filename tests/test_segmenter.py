@@ -1,0 +1,50 @@
+import cv2
+import numpy as np
+import pytest
+
+from studio.segmenter import Segmenter, choose_tier, downscale
+
+
+@pytest.mark.parametrize("tier", ["full", "lite", "general"])
+def test_mask_covers_the_person(tier, data_dir):
+    img = cv2.imread(str(data_dir / "portraits-dev/images/1.jpg"))
+    gt = cv2.imread(str(data_dir / "portraits-dev/masks/1.png"), cv2.IMREAD_GRAYSCALE) >= 128
+    res = Segmenter(tier)(img)
+    assert res.mask.dtype == np.float32 and 0 <= res.mask.min() and res.mask.max() <= 1
+    pred = cv2.resize(res.mask, (gt.shape[1], gt.shape[0])) >= 0.5
+    iou = (pred & gt).sum() / (pred | gt).sum()
+    assert iou > 0.8, iou
+    assert set(res.timings) == {"resize", "inference"}
+
+
+def test_empty_scene_has_no_person():
+    seg = Segmenter("full")
+    wall = np.full((720, 1280, 3), (90, 120, 140), np.uint8)
+    assert seg(wall).mask.mean() < 0.05
+
+
+def test_builtin_fallback_matches_xnnpack(portrait):
+    a = Segmenter("full")(portrait).mask
+    b = Segmenter("full", xnnpack=False)(portrait).mask
+    assert np.abs(a - b).max() < 1e-3
+
+
+def test_downscale_is_close_to_area_filter(portrait):
+    for w, h in ((256, 144), (160, 96)):
+        ref = cv2.resize(portrait, (w, h), interpolation=cv2.INTER_AREA).astype(float)
+        fast = downscale(portrait, w, h).astype(float)
+        naive = cv2.resize(portrait, (w, h), interpolation=cv2.INTER_NEAREST).astype(float)
+        assert np.abs(fast - ref).mean() < 1.5
+        assert np.abs(fast - ref).mean() < 0.7 * np.abs(naive - ref).mean()
+
+
+def test_auto_tier_rules():
+    fast = {"full": 2.0, "lite": 0.9, "general": 3.5}
+    c = choose_tier(30, (1280, 720), measured=fast)
+    assert c.tier == "full" and c.refine and "budget" in c.reason
+    assert choose_tier(30, (720, 1280), measured=fast).tier == "general"
+    slow = {"full": 14.0, "lite": 3.5, "general": 20.0}
+    c = choose_tier(60, (1280, 720), measured=slow)
+    assert c.tier == "lite" and not c.refine and "refinement off" in c.reason
+    c = choose_tier(30, (1280, 720), measured=slow)
+    assert c.tier == "lite" and c.refine

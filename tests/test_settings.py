@@ -1,0 +1,71 @@
+import json
+
+import pytest
+from hypothesis import given, settings as hsettings, strategies as st
+
+from studio.settings import (DEFAULTS, VERSION, EffectSettings, PresetError, load_preset, parse_preset,
+                             preset_doc, save_preset)
+
+
+def test_round_trip(tmp_path):
+    s = EffectSettings(mode="replace", max_coc=24.0, coverage=(0.2, 0.6), background="/x.png")
+    p = tmp_path / "p.json"
+    save_preset(s, p)
+    doc = json.loads(p.read_text())
+    assert doc["version"] == VERSION and "sigma_color" not in doc["settings"]  # only changed values
+    assert load_preset(p) == s
+
+
+@pytest.mark.parametrize("field,value,msg", [
+    ("max_coc", 500, "max_coc"), ("mode", "sepia", "mode"), ("coverage", [0.8, 0.2], "coverage"),
+    ("refine", "yes", "refine"), ("bogus", 1, "bogus"), ("sigma_color", float("nan"), "sigma_color"),
+])
+def test_errors_name_the_field(field, value, msg):
+    with pytest.raises(PresetError, match=msg):
+        parse_preset({"format": "backdrop-preset", "version": VERSION, "settings": {field: value}})
+
+
+def test_old_version_migrates():
+    s = parse_preset({"format": "backdrop-preset", "version": 1,
+                      "settings": {"blur_radius": 20, "threshold": 0.5, "smoothing": 0.3}})
+    assert s.max_coc == 20 and s.temporal_smoothing == 0.3 and s.coverage == (0.3, 0.7)
+
+
+def test_newer_version_refused():
+    with pytest.raises(PresetError, match="newer"):
+        parse_preset({"format": "backdrop-preset", "version": VERSION + 1, "settings": {}})
+
+
+def test_broken_file_leaves_existing_preset(tmp_path):
+    p = tmp_path / "p.json"
+    save_preset(DEFAULTS.with_(max_coc=30.0), p)
+    before = p.read_text()
+    with pytest.raises(PresetError):
+        load_preset(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(PresetError, match="not valid JSON"):
+        load_preset(bad)
+    assert p.read_text() == before
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=True) | st.text(max_size=8),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=12), c, max_size=4), max_leaves=12)
+field_names = st.sampled_from(["mode", "max_coc", "blur_scale", "sigma_space", "sigma_color", "coverage",
+                               "temporal_smoothing", "wrap_strength", "wrap_width", "wrap_blend", "background",
+                               "tier", "refine", "mirror", "threshold", "blur_radius", "x"])
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.one_of(
+    json_values,
+    st.fixed_dictionaries({"format": st.just("backdrop-preset"), "version": st.integers(-1, VERSION + 1),
+                           "settings": st.dictionaries(field_names, json_values, max_size=5)})))
+def test_random_json_gives_clean_errors(doc):
+    try:
+        s = parse_preset(doc)
+    except PresetError as e:
+        assert str(e) and "\n" not in str(e)
+    else:
+        assert isinstance(s, EffectSettings)
