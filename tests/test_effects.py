@@ -62,16 +62,16 @@ def test_blur_keeps_person_sharp_and_blurs_background(portrait, mask):
 
 def test_coc_blur_does_not_spread_sharp_pixels():
     """A white 'person' square on black: no white may leak outside it."""
-    img = np.zeros((60, 60, 3), np.float32)
+    img = np.zeros((60, 60, 3), np.uint8)
     w = np.zeros((60, 60), np.float32)
-    img[20:40, 20:40] = 1.0
+    img[20:40, 20:40] = 255
     w[20:40, 20:40] = 1.0
     plan = make_plan(EffectSettings(max_coc=8.0, blur_scale=0.5), (120, 120), (60, 60))
     out = coc_blur(img, w, plan)
     outside = np.ones((60, 60), bool)
     outside[18:42, 18:42] = False
     assert out[outside].max() < 1e-6
-    gauss = cv2.GaussianBlur(img, (0, 0), 2.0)
+    gauss = cv2.GaussianBlur(img.astype(np.float32) / 255, (0, 0), 2.0)
     assert gauss[outside].max() > 0.1  # a plain blur would leak
 
 

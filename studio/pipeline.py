@@ -1,0 +1,106 @@
+"""The headless pipeline: source -> segmenter -> renderer -> sink, in series or overlapped on two threads.
+
+Overlapped: a segmentation thread and the rendering (calling) thread hand frames over through a bounded queue.
+For files every frame is kept, in order (the queue blocks); for live sources the hand-off is a single slot where
+the newest frame wins and stale ones are dropped and counted. LiteRT and OpenCV release the GIL, so the two
+stages run on two cores."""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from studio.segmenter import Segmenter
+
+
+@dataclass
+class Packet:
+    index: int
+    frame: np.ndarray
+    t_in: float
+    mask: np.ndarray | None = None
+    timings: dict = field(default_factory=dict)
+
+
+class LatestSlot:
+    """Single-slot hand-off: put() overwrites, get() waits for the newest item. Counts dropped items."""
+
+    def __init__(self):
+        self._cv = threading.Condition()
+        self._item = None
+        self._closed = False
+        self.dropped = 0
+
+    def put(self, item) -> None:
+        with self._cv:
+            if self._item is not None:
+                self.dropped += 1
+            self._item = item
+            self._cv.notify()
+
+    def get(self, timeout: float | None = None):
+        with self._cv:
+            if not self._cv.wait_for(lambda: self._item is not None or self._closed, timeout):
+                return None
+            item, self._item = self._item, None
+            return item
+
+    def close(self) -> None:
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
+
+
+_END = object()
+
+
+def run_frames(frames, seg: Segmenter, renderer, on_output, overlap: bool = True) -> None:
+    """Process an in-order iterable of frames; on_output(packet, out_image) is called in order on this thread."""
+    def segment(p: Packet) -> Packet:
+        r = seg(p.frame)
+        p.mask = r.mask.copy()
+        p.timings.update(r.timings)
+        return p
+
+    def render(p: Packet):
+        t0 = time.perf_counter()
+        out = renderer.render(p.frame, p.mask)
+        p.timings["render_total"] = (time.perf_counter() - t0) * 1e3
+        for k, v in getattr(renderer, "timings", {}).items():
+            if k != "render":
+                p.timings[k] = v
+        p.timings["composite"] = p.timings["render_total"] - p.timings.get("refine", 0.0)
+        p.timings.pop("render_total")
+        p.timings["latency"] = (time.perf_counter() - p.t_in) * 1e3
+        on_output(p, out)
+
+    if not overlap:
+        for i, f in enumerate(frames):
+            render(segment(Packet(i, f, time.perf_counter())))
+        return
+
+    q: queue.Queue = queue.Queue(maxsize=2)
+    errors: list[BaseException] = []
+
+    def worker():
+        try:
+            for i, f in enumerate(frames):
+                q.put(segment(Packet(i, f, time.perf_counter())))
+        except BaseException as e:  # surfaced on the calling thread
+            errors.append(e)
+        finally:
+            q.put(_END)
+
+    t = threading.Thread(target=worker, name="segment", daemon=True)
+    t.start()
+    while True:
+        p = q.get()
+        if p is _END:
+            break
+        render(p)
+    t.join()
+    if errors:
+        raise errors[0]

@@ -1,0 +1,147 @@
+"""`backdrop render INPUT -o OUTPUT`: the effect applied to an image or a whole video, written atomically."""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from studio import StudioError
+from studio.segmenter import Segmenter, choose_tier
+from studio.settings import DEFAULTS, load_preset
+from studio.sources import IMAGE_EXT, VideoSource, read_image
+
+
+def settings_from_args(args):
+    """The preset (or defaults) with single fields overridden by command-line flags."""
+    s = load_preset(args.preset) if getattr(args, "preset", None) else DEFAULTS
+    changes = {}
+    if getattr(args, "mode", None):
+        changes["mode"] = args.mode
+    if getattr(args, "background", None):
+        changes["background"] = args.background
+    if getattr(args, "blur_radius", None) is not None:
+        changes["max_coc"] = args.blur_radius
+    if getattr(args, "tier", None):
+        changes["tier"] = args.tier
+    return s.with_(**changes) if changes else s
+
+
+def load_background(path: str) -> np.ndarray:
+    """An image background, or the first frame of a video background."""
+    if not path:
+        raise StudioError("replace mode needs a background: pass --background IMG or set it in the preset")
+    if Path(path).suffix.lower() in IMAGE_EXT:
+        return read_image(path)
+    src = VideoSource(path, loop=True)
+    try:
+        return src.read()
+    finally:
+        src.close()
+
+
+class _Progress:
+    def __init__(self, total: int | None):
+        self.total = total
+        self.tty = sys.stderr.isatty()
+
+    def update(self, i: int) -> None:
+        if self.total:
+            done = int(30 * i / self.total)
+            line = f"\r[{'#' * done}{'.' * (30 - done)}] {i}/{self.total} frames"
+        else:
+            line = f"\r{i} frames"
+        if self.tty or i == self.total or i % 50 == 0:
+            sys.stderr.write(line)
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        sys.stderr.write("\n")
+
+
+def _writable_dir(out: Path) -> None:
+    d = out.parent if str(out.parent) else Path(".")
+    if not d.is_dir():
+        raise StudioError(f"cannot write {out}: folder {d} does not exist")
+    if not os.access(d, os.W_OK):
+        raise StudioError(f"cannot write {out}: folder {d} is not writable")
+
+
+def run_render(args) -> int:
+    from studio.bench import make_renderer
+
+    s = settings_from_args(args)
+    inp, out = Path(args.input), Path(args.output)
+    if not inp.is_file():
+        raise StudioError(f"input not found: {inp}")
+    _writable_dir(out)
+    is_image = inp.suffix.lower() in IMAGE_EXT
+    if is_image and out.suffix.lower() not in IMAGE_EXT:
+        raise StudioError(f"output {out} must be an image ({', '.join(sorted(IMAGE_EXT))}) for an image input")
+    bg = load_background(s.background) if s.mode == "replace" else None
+    if is_image:
+        frames = iter([read_image(inp)])
+        fps, total, size = 0.0, 1, None
+    else:
+        src = VideoSource(str(inp), loop=False)
+        fps, total, size = src.fps, src.frame_count, src.size
+
+        def gen():
+            try:
+                while True:
+                    try:
+                        yield src.read()
+                    except EOFError:
+                        return
+            finally:
+                src.close()
+        frames = gen()
+    first = next(frames)
+    h, w = first.shape[:2]
+    tier = s.tier
+    if tier == "auto":
+        tier = choose_tier(fps or 30.0, (w, h)).tier
+    seg = Segmenter(tier)
+    renderer, ctx = make_renderer(args.renderer, s)
+    if bg is not None:
+        renderer.set_background(bg)
+    fd, tmp = tempfile.mkstemp(prefix=".backdrop-", suffix=out.suffix, dir=str(out.parent or "."))
+    os.close(fd)
+    ok = False
+    try:
+        if is_image:
+            img = renderer.render(first, seg(first).mask, s)
+            if not cv2.imwrite(tmp, img):
+                raise StudioError(f"cannot encode {out.suffix} image")
+        else:
+            fourcc = cv2.VideoWriter_fourcc(*("mp4v" if out.suffix.lower() in (".mp4", ".mov", ".m4v") else "MJPG"))
+            writer = cv2.VideoWriter(tmp, fourcc, fps or 30.0, (w, h))
+            if not writer.isOpened():
+                raise StudioError(f"cannot write video {out} (unsupported container {out.suffix}?)")
+            bar = _Progress(total)
+            n = 0
+            try:
+                for f in _chain(first, frames):
+                    writer.write(renderer.render(f, seg(f).mask, s))
+                    n += 1
+                    bar.update(n)
+            finally:
+                writer.release()
+                bar.close()
+        os.replace(tmp, out)
+        ok = True
+    finally:
+        if not ok and os.path.exists(tmp):
+            os.unlink(tmp)
+        if ctx is not None:
+            ctx.close()
+    print(f"wrote {out}")
+    return 0
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest

@@ -1,0 +1,80 @@
+"""End-to-end CLI: real decoding, real models, real files."""
+import json
+import subprocess
+import sys
+
+import cv2
+import pytest
+
+
+def backdrop(*args, check=True):
+    r = subprocess.run([sys.executable, "-m", "studio", *args], capture_output=True, text=True, timeout=300)
+    if check:
+        assert r.returncode == 0, r.stderr
+    return r
+
+
+def test_version():
+    assert backdrop("--version").stdout.startswith("backdrop ")
+
+
+def test_bench_json():
+    r = backdrop("bench", "--source", "demo", "--frames", "40", "--json")
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["fps"] > 0 and res["frames"] == 40
+    assert {"resize", "inference", "refine", "composite", "latency"} <= set(res["stages"])
+    assert all({"median", "p95"} <= set(v) for v in res["stages"].values())
+
+
+def test_eval_json_on_a_small_dataset(tmp_path, data_dir):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    for stem in ("1", "4", "53"):
+        (tmp_path / "images" / f"{stem}.jpg").symlink_to(data_dir / f"portraits-dev/images/{stem}.jpg")
+        (tmp_path / "masks" / f"{stem}.png").symlink_to(data_dir / f"portraits-dev/masks/{stem}.png")
+    res = json.loads(backdrop("eval", str(tmp_path), "--json").stdout.strip().splitlines()[-1])
+    assert res["n"] == 3 and res["iou_mean"] > 0.8 and 0 < res["bf_mean"] <= 1
+    assert {"iou_median"} <= set(res)
+
+
+def test_render_video_keeps_size_count_and_rate(tmp_path, data_dir):
+    src = data_dir / "webcam-clips/videos"
+    clip = sorted(src.iterdir())[0]
+    out = tmp_path / "out.mp4"
+    backdrop("render", str(clip), "-o", str(out), "--renderer", "cpu", "--blur-radius", "20")
+    a, b = cv2.VideoCapture(str(clip)), cv2.VideoCapture(str(out))
+    n_in = 0
+    while a.read()[0]:
+        n_in += 1
+    n_out = 0
+    while b.read()[0]:
+        n_out += 1
+    assert n_out == n_in > 10
+    assert (b.get(cv2.CAP_PROP_FRAME_WIDTH), b.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (640, 480)
+    assert abs(b.get(cv2.CAP_PROP_FPS) - a.get(cv2.CAP_PROP_FPS)) < 0.1
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["render", "missing.jpg", "-o", "{tmp}/x.png"], "input not found"),
+    (["render", "{img}", "-o", "/no/such/dir/x.png"], "does not exist"),
+    (["render", "{img}", "-o", "{tmp}/x.png", "--mode", "replace", "--background", "/no.jpg"], "not found"),
+    (["render", "{img}", "-o", "{tmp}/x.png", "--preset", "{tmp}/bad.json"], "preset"),
+    (["bench", "--source", "/no/video.mp4", "--frames", "2"], "not found"),
+])
+def test_bad_input_one_line_error(args, msg, tmp_path, data_dir):
+    (tmp_path / "bad.json").write_text('{"format": "backdrop-preset", "version": 2, "settings": {"max_coc": -1}}')
+    img = str(data_dir / "stock-people/images/girl-919048_1280.jpg")
+    args = [a.format(tmp=tmp_path, img=img) for a in args]
+    r = backdrop(*args, check=False)
+    assert r.returncode != 0
+    err = [l for l in r.stderr.strip().splitlines() if not l.startswith("INFO")]
+    assert len(err) == 1 and err[0].startswith("backdrop: error:") and msg in err[0], r.stderr
+
+
+def test_failed_render_leaves_existing_output(tmp_path, data_dir):
+    out = tmp_path / "keep.png"
+    out.write_bytes(b"precious")
+    img = str(data_dir / "stock-people/images/girl-919048_1280.jpg")
+    r = backdrop("render", img, "-o", str(out), "--mode", "replace", "--background", "/no.jpg", check=False)
+    assert r.returncode != 0 and out.read_bytes() == b"precious"
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.png"]
