@@ -1,0 +1,1 @@
+"""Qt widgets of Backdrop Studio. Imports `studio`; `studio` never imports `ui`."""

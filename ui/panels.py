@@ -1,0 +1,284 @@
+"""Side panels: mask thumbnails, effect controls bound to EffectSettings, tier and source selectors, graphs."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
+                               QSlider, QVBoxLayout, QWidget)
+
+from studio.settings import MODES, WRAP_BLENDS, EffectSettings
+
+
+def _to_pixmap(gray: np.ndarray, w: int) -> QPixmap:
+    g = np.clip(gray * 255 + 0.5, 0, 255).astype(np.uint8)
+    h = max(1, int(round(w * g.shape[0] / g.shape[1])))
+    g = np.ascontiguousarray(cv2.resize(g, (w, h), interpolation=cv2.INTER_LINEAR))
+    img = QImage(g.data, w, h, w, QImage.Format.Format_Grayscale8)
+    return QPixmap.fromImage(img.copy())
+
+
+class MaskPanel(QGroupBox):
+    """Raw model mask and refined blend weight as live thumbnails."""
+
+    def __init__(self, parent=None):
+        super().__init__("Masks", parent)
+        lay = QHBoxLayout(self)
+        self.raw = QLabel("raw")
+        self.refined = QLabel("refined")
+        for lab, cap in ((self.raw, "raw"), (self.refined, "refined")):
+            box = QVBoxLayout()
+            lab.setFixedSize(160, 90)
+            lab.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            box.addWidget(lab)
+            box.addWidget(QLabel(cap), alignment=Qt.AlignmentFlag.AlignHCenter)
+            lay.addLayout(box)
+
+    def show_masks(self, raw: np.ndarray | None, refined: np.ndarray | None) -> None:
+        if raw is not None:
+            self.raw.setPixmap(_to_pixmap(raw, 160))
+        if refined is not None:
+            self.refined.setPixmap(_to_pixmap(refined, 160))
+
+
+class _Slider(QWidget):
+    """A float slider: `changing` on every tick, `changed` when settled (released or 300 ms idle)."""
+
+    changing = Signal(float)
+    changed = Signal(float)
+
+    def __init__(self, lo, hi, value, step, fmt="{:.2f}", parent=None):
+        super().__init__(parent)
+        self.lo, self.step, self.fmt = lo, step, fmt
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, int(round((hi - lo) / step)))
+        self.label = QLabel()
+        self.label.setMinimumWidth(44)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.slider)
+        lay.addWidget(self.label)
+        self._settle = QTimer(self, singleShot=True, interval=300)
+        self._settle.timeout.connect(lambda: self.changed.emit(self.value()))
+        self.slider.valueChanged.connect(self._on_tick)
+        self.set_value(value)
+
+    def value(self) -> float:
+        return self.lo + self.slider.value() * self.step
+
+    def set_value(self, v: float) -> None:
+        self.slider.blockSignals(True)
+        self.slider.setValue(int(round((v - self.lo) / self.step)))
+        self.slider.blockSignals(False)
+        self.label.setText(self.fmt.format(self.value()))
+
+    def _on_tick(self, _):
+        self.label.setText(self.fmt.format(self.value()))
+        self.changing.emit(self.value())
+        self._settle.start()
+
+
+class EffectControls(QGroupBox):
+    """Controls bound to EffectSettings. `settings_changing` per tick (uniforms), `settings_changed` settled."""
+
+    settings_changing = Signal(object)
+    settings_changed = Signal(object)
+    pick_background = Signal()
+
+    SLIDERS = [  # field, label, lo, hi, step, fmt
+        ("max_coc", "Max CoC radius (px)", 0.0, 64.0, 1.0, "{:.0f}"),
+        ("blur_scale", "Blur scale", 0.1, 0.5, 0.05, "{:.2f}"),
+        ("sigma_space", "Sigma space", 0.25, 8.0, 0.25, "{:.2f}"),
+        ("sigma_color", "Sigma colour", 0.01, 0.5, 0.01, "{:.2f}"),
+        ("temporal_smoothing", "Temporal smoothing", 0.0, 0.95, 0.05, "{:.2f}"),
+        ("wrap_strength", "Light wrap strength", 0.0, 1.0, 0.05, "{:.2f}"),
+        ("wrap_width", "Light wrap width (px)", 0.0, 64.0, 1.0, "{:.0f}"),
+    ]
+
+    def __init__(self, settings: EffectSettings, parent=None):
+        super().__init__("Effect", parent)
+        self._s = settings
+        form = QFormLayout(self)
+        self.mode = QComboBox()
+        self.mode.addItems(list(MODES))
+        form.addRow("Mode", self.mode)
+        self.refine = QCheckBox("Refine mask (joint bilateral)")
+        form.addRow(self.refine)
+        self.sliders: dict[str, _Slider] = {}
+        for f, label, lo, hi, step, fmt in self.SLIDERS:
+            sl = _Slider(lo, hi, getattr(settings, f), step, fmt)
+            sl.changing.connect(lambda v, f=f: self._update(False, **{f: v}))
+            sl.changed.connect(lambda v, f=f: self._update(True, **{f: v}))
+            self.sliders[f] = sl
+            form.addRow(label, sl)
+        self.cov_lo = _Slider(0.0, 0.95, settings.coverage[0], 0.05)
+        self.cov_hi = _Slider(0.05, 1.0, settings.coverage[1], 0.05)
+        for sl in (self.cov_lo, self.cov_hi):
+            sl.changing.connect(lambda _: self._coverage(False))
+            sl.changed.connect(lambda _: self._coverage(True))
+        form.addRow("Coverage low", self.cov_lo)
+        form.addRow("Coverage high", self.cov_hi)
+        self.wrap_blend = QComboBox()
+        self.wrap_blend.addItems(list(WRAP_BLENDS))
+        form.addRow("Light wrap blend", self.wrap_blend)
+        self.bg_button = QPushButton("Background…")
+        self.bg_label = QLabel("(none)")
+        self.bg_label.setWordWrap(True)
+        form.addRow(self.bg_button, self.bg_label)
+        self.mirror = QCheckBox("Mirror")
+        form.addRow(self.mirror)
+        self.mode.currentTextChanged.connect(lambda m: self._update(True, mode=m))
+        self.refine.toggled.connect(lambda v: self._update(True, refine=v))
+        self.wrap_blend.currentTextChanged.connect(lambda m: self._update(True, wrap_blend=m))
+        self.mirror.toggled.connect(lambda v: self._update(True, mirror=v))
+        self.bg_button.clicked.connect(self.pick_background)
+        self.set_settings(settings)
+
+    def settings(self) -> EffectSettings:
+        return self._s
+
+    def set_settings(self, s: EffectSettings) -> None:
+        self._s = s
+        for w in (self.mode, self.refine, self.wrap_blend, self.mirror):
+            w.blockSignals(True)
+        self.mode.setCurrentText(s.mode)
+        self.refine.setChecked(s.refine)
+        self.wrap_blend.setCurrentText(s.wrap_blend)
+        self.mirror.setChecked(s.mirror)
+        for w in (self.mode, self.refine, self.wrap_blend, self.mirror):
+            w.blockSignals(False)
+        for f, sl in self.sliders.items():
+            sl.set_value(getattr(s, f))
+        self.cov_lo.set_value(s.coverage[0])
+        self.cov_hi.set_value(s.coverage[1])
+        self.bg_label.setText(s.background or "(none)")
+
+    def _coverage(self, settled: bool) -> None:
+        lo, hi = self.cov_lo.value(), self.cov_hi.value()
+        if hi <= lo:
+            return
+        self._update(settled, coverage=(lo, hi))
+
+    def _update(self, settled: bool, **changes) -> None:
+        try:
+            self._s = self._s.with_(**changes)
+        except Exception:
+            return
+        (self.settings_changed if settled else self.settings_changing).emit(self._s)
+
+
+class TierSelector(QGroupBox):
+    tier_changed = Signal(str)
+    TIERS = [("auto", "Auto"), ("full", "Full 256x144"), ("lite", "Lite 160x96"), ("general", "General 256x256")]
+
+    def __init__(self, parent=None):
+        super().__init__("Model", parent)
+        lay = QVBoxLayout(self)
+        self.combo = QComboBox()
+        for key, label in self.TIERS:
+            self.combo.addItem(label, key)
+        self.reason = QLabel("")
+        self.reason.setWordWrap(True)
+        lay.addWidget(self.combo)
+        lay.addWidget(self.reason)
+        self.combo.currentIndexChanged.connect(lambda i: self.tier_changed.emit(self.combo.itemData(i)))
+
+    def set_tier(self, tier: str) -> None:
+        i = self.combo.findData(tier)
+        if i >= 0:
+            self.combo.setCurrentIndex(i)
+
+    def show_reason(self, text: str) -> None:
+        self.reason.setText(text)
+
+
+class SourceSelector(QGroupBox):
+    source_chosen = Signal(str)
+    open_file = Signal()
+
+    def __init__(self, cameras: list[str], parent=None):
+        super().__init__("Source", parent)
+        lay = QHBoxLayout(self)
+        self.combo = QComboBox()
+        self.combo.addItems(cameras + ["demo"])
+        self.file_button = QPushButton("Open file…")
+        lay.addWidget(self.combo, 1)
+        lay.addWidget(self.file_button)
+        self.combo.activated.connect(lambda i: self.source_chosen.emit(self.combo.itemText(i)))
+        self.file_button.clicked.connect(self.open_file)
+
+    def set_current(self, spec: str) -> None:
+        if self.combo.findText(spec) < 0:
+            self.combo.addItem(spec)
+        self.combo.setCurrentText(spec)
+
+
+class StatsGraphs(QGroupBox):
+    """FPS and per-stage latency over the last ~10 s: numpy ring buffers, redrawn by a 20 Hz timer."""
+
+    STAGES = ["capture", "resize", "inference", "refine", "render", "latency"]
+    COLORS = ["#8dd3c7", "#ffffb3", "#bebada", "#fb8072", "#80b1d3", "#fdb462"]
+
+    def __init__(self, seconds: float = 10.0, parent=None):
+        super().__init__("Performance", parent)
+        self.n = 600
+        self.seconds = seconds
+        self.t = np.full(self.n, np.nan)
+        self.v = {s: np.full(self.n, np.nan) for s in self.STAGES}
+        self.i = 0
+        lay = QVBoxLayout(self)
+        self.fps_label = QLabel("FPS –")
+        lay.addWidget(self.fps_label)
+        self.fps_plot = pg.PlotWidget()
+        self.fps_plot.setFixedHeight(110)
+        self.fps_plot.setLabel("left", "FPS")
+        self.fps_curve = self.fps_plot.plot(pen=pg.mkPen("#66c2a5", width=1))
+        self.lat_plot = pg.PlotWidget()
+        self.lat_plot.setFixedHeight(160)
+        self.lat_plot.setLabel("left", "ms")
+        self.lat_plot.addLegend(offset=(1, 1), labelTextSize="7pt")
+        self.curves = {s: self.lat_plot.plot(pen=pg.mkPen(c, width=1), name=s)
+                       for s, c in zip(self.STAGES, self.COLORS)}
+        for p in (self.fps_plot, self.lat_plot):
+            p.setClipToView(True)
+            p.setMouseEnabled(False, False)
+        lay.addWidget(self.fps_plot)
+        lay.addWidget(self.lat_plot)
+        self.timer = QTimer(self, interval=50)
+        self.timer.timeout.connect(self.redraw)
+        self.timer.start()
+
+    def add(self, t: float, timings: dict) -> None:
+        k = self.i % self.n
+        self.t[k] = t
+        for s in self.STAGES:
+            self.v[s][k] = timings.get(s, np.nan)
+        self.i += 1
+
+    def fps(self) -> float:
+        t = self.t[~np.isnan(self.t)]
+        if len(t) < 2:
+            return 0.0
+        t = np.sort(t)
+        recent = t[t >= t[-1] - 2.0]
+        return (len(recent) - 1) / max(1e-6, recent[-1] - recent[0]) if len(recent) > 1 else 0.0
+
+    def redraw(self) -> None:
+        if self.i == 0:
+            return
+        order = np.argsort(np.nan_to_num(self.t, nan=-1e18))
+        t = self.t[order]
+        ok = ~np.isnan(t)
+        if ok.sum() < 2:
+            return
+        t = t[ok]
+        keep = t >= t[-1] - self.seconds
+        tt = t[keep] - t[-1]
+        dt = np.diff(t[keep])
+        fps = np.where(dt > 0, 1.0 / np.maximum(dt, 1e-6), np.nan)
+        self.fps_curve.setData(tt[1:], np.convolve(np.nan_to_num(fps), np.ones(5) / 5, mode="same"))
+        for s, c in self.curves.items():
+            c.setData(tt, self.v[s][order][ok][keep])
+        self.fps_label.setText(f"FPS {self.fps():.1f}")

@@ -1,0 +1,89 @@
+"""The live GL viewport: draws each frame with its own mask through the GlRenderer (GUI thread only)."""
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Signal
+from PySide6.QtOpenGLWidgets import QOpenGLWidget
+
+from studio.settings import EffectSettings
+
+
+class Viewport(QOpenGLWidget):
+    frame_drawn = Signal(dict)     # per-frame stage timings incl. end-to-end latency
+    gl_failed = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.renderer = None
+        self.settings = EffectSettings()
+        self.packet = None
+        self._drawn_packet = None
+        self.background = None
+        self._bg_dirty = False
+        self.setMinimumSize(480, 270)
+
+    def set_packet(self, packet) -> None:
+        """Store the newest packet and schedule a repaint (older undrawn packets are simply replaced)."""
+        self.packet = packet
+        self.update()
+
+    def set_settings(self, s: EffectSettings) -> None:
+        self.settings = s
+        self.update()
+
+    def set_background(self, image) -> None:
+        self.background = image
+        self._bg_dirty = True
+        self.update()
+
+    def initializeGL(self) -> None:
+        try:
+            from studio.gl_renderer import GlRenderer
+
+            self.renderer = GlRenderer(self.settings, profile=True)
+            ctx = self.context()
+            ctx.aboutToBeDestroyed.connect(self._cleanup)
+        except Exception as e:  # a broken driver must not take the window down
+            self.renderer = None
+            self.gl_failed.emit(f"OpenGL renderer unavailable: {e}")
+
+    def _cleanup(self) -> None:
+        if self.renderer is not None:
+            self.makeCurrent()
+            self.renderer.release()
+            self.renderer = None
+            self.doneCurrent()
+
+    def paintGL(self) -> None:
+        try:
+            self._paint()
+        except Exception as e:  # never let an exception escape a Qt virtual
+            self.gl_failed.emit(f"render error: {e}")
+
+    def _paint(self) -> None:
+        from OpenGL import GL
+
+        dpr = self.devicePixelRatioF()
+        w, h = int(self.width() * dpr), int(self.height() * dpr)
+        p = self.packet
+        if self.renderer is None or p is None:
+            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.defaultFramebufferObject())
+            GL.glClearColor(0.09, 0.09, 0.1, 1.0)
+            GL.glClear(GL.GL_COLOR_BUFFER_BIT)
+            return
+        if self._bg_dirty:
+            self.renderer.set_background(self.background)
+            self._bg_dirty = False
+        new = p is not self._drawn_packet
+        t0 = time.perf_counter()
+        if new:
+            self.renderer.draw(p.frame, p.mask, self.settings)
+        self.renderer.present(self.defaultFramebufferObject(), w, h, self.settings.mirror)
+        GL.glFinish()
+        if new:
+            self._drawn_packet = p
+            t1 = time.perf_counter()
+            refine = self.renderer.timings.get("refine", 0.0) + self.renderer.timings.get("temporal", 0.0)
+            self.frame_drawn.emit({**p.timings, "refine": refine, "render": (t1 - t0) * 1e3 - refine,
+                                   "latency": (t1 - p.t_capture) * 1e3})

@@ -1,0 +1,121 @@
+"""Capture and segmentation threads. Newest frame wins at every hand-off; nothing here touches GL."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from PySide6.QtCore import QThread, Signal
+
+from studio import StudioError
+from studio.pipeline import LatestSlot
+from studio.segmenter import Segmenter
+from studio.sources import open_source
+
+
+@dataclass
+class FramePacket:
+    frame: np.ndarray
+    mask: np.ndarray
+    t_capture: float
+    timings: dict = field(default_factory=dict)
+    tier: str = ""
+
+
+class CaptureThread(QThread):
+    """Reads the source into a single slot. A failing source is reported and reopened every second."""
+
+    source_error = Signal(str)
+    source_ok = Signal(str)
+
+    def __init__(self, spec: str, slot: LatestSlot, size=None, parent=None):
+        super().__init__(parent)
+        self.spec = spec
+        self.slot = slot
+        self.size = size
+        self._running = True
+        self.fps = 30.0
+
+    def stop(self) -> None:
+        self._running = False
+
+    def run(self) -> None:
+        src = None
+        failed = False
+        while self._running:
+            if src is None:
+                try:
+                    src = open_source(self.spec, size=self.size, loop=True, realtime=True)
+                    self.fps = src.fps or 30.0
+                    self.source_ok.emit(src.name)
+                    failed = False
+                except StudioError as e:
+                    if not failed:
+                        self.source_error.emit(str(e))
+                    failed = True
+                    self._sleep(1.0)
+                    continue
+            try:
+                t0 = time.perf_counter()
+                frame = src.read()
+                if not src.live:  # files and stills: pace to their frame rate
+                    time.sleep(max(0.0, 1.0 / self.fps - (time.perf_counter() - t0)))
+                self.slot.put((frame, time.perf_counter(), (time.perf_counter() - t0) * 1e3))
+            except (StudioError, EOFError) as e:
+                self.source_error.emit(f"{e}; retrying")
+                failed = True
+                src.close()
+                src = None
+                self._sleep(1.0)
+        if src is not None:
+            src.close()
+
+    def _sleep(self, s: float) -> None:
+        end = time.perf_counter() + s
+        while self._running and time.perf_counter() < end:
+            time.sleep(0.02)
+
+
+class SegmentWorker(QThread):
+    """Takes the newest captured frame, segments it, and hands a FramePacket to the GUI thread."""
+
+    packet_ready = Signal(object)
+    error = Signal(str)
+
+    def __init__(self, slot: LatestSlot, tier: str, parent=None):
+        super().__init__(parent)
+        self.slot = slot
+        self._tier = tier
+        self._want_tier = tier
+        self._running = True
+
+    def set_tier(self, tier: str) -> None:
+        self._want_tier = tier
+
+    def stop(self) -> None:
+        self._running = False
+        self.slot.close()
+
+    def run(self) -> None:
+        seg = None
+        while self._running:
+            item = self.slot.get(timeout=0.1)
+            if item is None:
+                continue
+            frame, t_cap, cap_ms = item
+            if seg is None or self._want_tier != self._tier:
+                try:
+                    seg = Segmenter(self._want_tier)
+                    self._tier = self._want_tier
+                except StudioError as e:
+                    self.error.emit(str(e))
+                    self._sleep_until_tier_change()
+                    continue
+            r = seg(frame)
+            self.packet_ready.emit(FramePacket(frame, r.mask.copy(), t_cap,
+                                               {"capture": cap_ms, **r.timings}, self._tier))
+
+    def _sleep_until_tier_change(self) -> None:
+        failed = self._want_tier
+        while self._running and self._want_tier == failed:
+            time.sleep(0.1)
