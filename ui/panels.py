@@ -278,7 +278,8 @@ class StatsGraphs(QGroupBox):
         tt = t[keep] - t[-1]
         dt = np.diff(t[keep])
         fps = np.where(dt > 0, 1.0 / np.maximum(dt, 1e-6), np.nan)
-        self.fps_curve.setData(tt[1:], np.convolve(np.nan_to_num(fps), np.ones(5) / 5, mode="same"))
+        smooth = np.convolve(np.nan_to_num(fps), np.ones(5) / 5, mode="full")[2:2 + len(fps)]
+        self.fps_curve.setData(tt[1:], smooth)
         for s, c in self.curves.items():
             c.setData(tt, self.v[s][order][ok][keep])
         self.fps_label.setText(f"FPS {self.fps():.1f}")

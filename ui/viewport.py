@@ -21,6 +21,7 @@ class Viewport(QOpenGLWidget):
         self._drawn_packet = None
         self.background = None
         self._bg_dirty = False
+        self.profile = False  # glFinish after each pass: per-pass timings at some cost in throughput
         self.setMinimumSize(480, 270)
 
     def set_packet(self, packet) -> None:
@@ -41,12 +42,22 @@ class Viewport(QOpenGLWidget):
         try:
             from studio.gl_renderer import GlRenderer
 
-            self.renderer = GlRenderer(self.settings, profile=True)
+            self.renderer = GlRenderer(self.settings, profile=self.profile)
             ctx = self.context()
             ctx.aboutToBeDestroyed.connect(self._cleanup)
         except Exception as e:  # a broken driver must not take the window down
             self.renderer = None
             self.gl_failed.emit(f"OpenGL renderer unavailable: {e}")
+
+    def release_gl(self) -> None:
+        """Free GL objects while the context is alive (window close), not during interpreter teardown."""
+        ctx = self.context()
+        if ctx is not None:
+            try:
+                ctx.aboutToBeDestroyed.disconnect(self._cleanup)
+            except (RuntimeError, TypeError):
+                pass
+        self._cleanup()
 
     def _cleanup(self) -> None:
         if self.renderer is not None:

@@ -1,0 +1,66 @@
+"""Starting the studio: GL/Qt environment, the window, screenshot runs, Ctrl+C."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+
+
+def prepare_environment() -> None:
+    """Qt on X11 through EGL so PyOpenGL (EGL platform) and Qt share one GL loader."""
+    os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+    if os.environ.get("QT_QPA_PLATFORM", "xcb").startswith("xcb"):
+        os.environ.setdefault("QT_XCB_GL_INTEGRATION", "xcb_egl")
+
+
+def run_studio(args) -> int:
+    prepare_environment()
+    from PySide6.QtGui import QSurfaceFormat
+
+    fmt = QSurfaceFormat()
+    fmt.setVersion(3, 3)
+    fmt.setProfile(QSurfaceFormat.OpenGLContextProfile.CoreProfile)
+    fmt.setSwapInterval(0 if args.screenshot else 1)
+    QSurfaceFormat.setDefaultFormat(fmt)  # before the QApplication exists
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from studio import StudioError
+    from studio.models import installed
+    from ui.main_window import MainWindow
+
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") and \
+            os.environ.get("QT_QPA_PLATFORM") is None:
+        raise StudioError("no display found: run under a desktop session or `xvfb-run -a backdrop studio`")
+    if not installed():
+        raise StudioError("models are not installed: run `backdrop models fetch`")
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Backdrop Studio")
+    win = MainWindow(source=args.source, preset=args.preset)
+    win.resize(1600, 900)
+    win.show()
+    signal.signal(signal.SIGINT, lambda *_: win.close())
+    keepalive = QTimer(interval=200)  # lets Python run its signal handlers
+    keepalive.timeout.connect(lambda: None)
+    keepalive.start()
+    t0 = time.perf_counter()
+    if args.frames:
+        def on_frame(n):
+            if n == 10:
+                win._t_measure = (time.perf_counter(), n)
+            if n >= args.frames:
+                win.frames_drawn.disconnect(on_frame)
+                t_start, n0 = getattr(win, "_t_measure", (t0, 0))
+                fps = (n - n0) / max(1e-6, time.perf_counter() - t_start)
+                if args.screenshot and not win.grab().save(args.screenshot):
+                    print(f"backdrop: error: cannot write screenshot {args.screenshot}", file=sys.stderr)
+                print(json.dumps({"frames": n, "fps": round(fps, 2), "latency_ms_p95": round(win.latency_p95(), 2),
+                                  "screenshot": args.screenshot}), flush=True)
+                QTimer.singleShot(0, win.close)  # not from inside paintGL's signal
+        win.frames_drawn.connect(on_frame)
+    rc = app.exec()
+    win.stop_threads()
+    return rc

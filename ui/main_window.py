@@ -1,0 +1,309 @@
+"""The studio's main window: viewport in the middle, panels at the side, presets in the menu."""
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QScrollArea,
+                               QVBoxLayout, QWidget)
+
+from studio import StudioError
+from studio.paths import config_dir
+from studio.pipeline import LatestSlot
+from studio.render_cmd import load_background
+from studio.segmenter import choose_tier
+from studio.settings import DEFAULTS, EffectSettings, PresetError, load_preset, save_preset
+from studio.sources import list_cameras
+from ui.panels import EffectControls, MaskPanel, SourceSelector, StatsGraphs, TierSelector
+from ui.viewport import Viewport
+from ui.workers import CaptureThread, SegmentWorker
+
+
+def last_settings_path():
+    return config_dir() / "last.json"
+
+
+class MainWindow(QMainWindow):
+    frames_drawn = Signal(int)
+
+    def __init__(self, source: str | None = None, preset: str | None = None):
+        super().__init__()
+        self.setWindowTitle("Backdrop Studio")
+        self.settings = self._initial_settings(preset)
+        self.viewport = Viewport()
+        self.viewport.set_settings(self.settings)
+        self.masks = MaskPanel()
+        self.controls = EffectControls(self.settings)
+        self.tiers = TierSelector()
+        cams = list_cameras()
+        self.sources = SourceSelector(cams)
+        self.graphs = StatsGraphs()
+        self.status_label = QLabel("")
+        self.statusBar().addPermanentWidget(self.status_label)
+
+        side = QWidget()
+        col = QVBoxLayout(side)
+        for w in (self.sources, self.tiers, self.masks, self.controls, self.graphs):
+            col.addWidget(w)
+        col.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(side)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(400)
+        central = QWidget()
+        lay = QHBoxLayout(central)
+        lay.addWidget(self.viewport, 1)
+        lay.addWidget(scroll)
+        self.setCentralWidget(central)
+        self._make_menus()
+
+        self.frames = 0
+        self.latencies: list[float] = []
+        self.dropped_seen = 0
+        self._last_raw = None
+        self._autosave = QTimer(self, singleShot=True, interval=500)
+        self._autosave.timeout.connect(self._save_last)
+        self.controls.settings_changing.connect(self._on_settings_changing)
+        self.controls.settings_changed.connect(self._on_settings_changed)
+        self.controls.pick_background.connect(self._on_pick_background)
+        self.tiers.tier_changed.connect(self._on_tier_changed)
+        self.sources.source_chosen.connect(self.start_source)
+        self.sources.open_file.connect(self._on_open_file)
+        self.viewport.frame_drawn.connect(self._on_frame_drawn)
+        self.viewport.gl_failed.connect(self.show_error)
+        self._panel_timer = QTimer(self, interval=100)
+        self._panel_timer.timeout.connect(self._refresh_masks)
+        self._panel_timer.start()
+
+        self.capture = None
+        self.worker = None
+        self.slot = None
+        self.tiers.set_tier(self.settings.tier)
+        self._apply_background(self.settings.background, quiet=True)
+        self.start_source(source or (cams[0] if cams else "demo"))
+
+    # -- settings -----------------------------------------------------------------------------------------
+    def _initial_settings(self, preset: str | None) -> EffectSettings:
+        if preset:
+            return load_preset(preset)  # an explicit bad preset is an error at start
+        p = last_settings_path()
+        if p.exists():
+            try:
+                return load_preset(p)
+            except PresetError as e:
+                self.statusBar().showMessage(f"last settings ignored: {e}", 8000)
+        return DEFAULTS
+
+    def apply_settings(self, s: EffectSettings, save: bool = True) -> None:
+        bg_changed = s.background != self.settings.background
+        tier_changed = s.tier != self.settings.tier
+        self.settings = s
+        self.viewport.set_settings(s)
+        if self.controls.settings() != s:
+            self.controls.set_settings(s)
+        if bg_changed:
+            self._apply_background(s.background)
+        if tier_changed:
+            self.tiers.set_tier(s.tier)
+            self._restart_worker_tier()
+        if save:
+            self._autosave.start()
+
+    def _on_settings_changing(self, s):
+        self.settings = s
+        self.viewport.set_settings(s)
+
+    def _on_settings_changed(self, s):
+        self.apply_settings(s)
+
+    def _save_last(self):
+        try:
+            save_preset(self.settings, last_settings_path())
+        except OSError as e:
+            self.statusBar().showMessage(f"could not save settings: {e}", 5000)
+
+    def _apply_background(self, path: str, quiet: bool = False) -> None:
+        if not path:
+            self.viewport.set_background(None)
+            return
+        try:
+            self.viewport.set_background(load_background(path))
+        except StudioError as e:
+            if not quiet:
+                self.show_error(f"background: {e}")
+            else:
+                self.statusBar().showMessage(f"background: {e}", 8000)
+
+    # -- sources and tiers ----------------------------------------------------------------------------------
+    def _resolve_tier(self) -> str:
+        if self.settings.tier != "auto":
+            self.tiers.show_reason("")
+            return self.settings.tier
+        fps = self.capture.fps if self.capture else 30.0
+        c = choose_tier(fps, (1280, 720))
+        self.tiers.show_reason(f"Auto chose {c.tier}: {c.reason}")
+        if not c.refine and self.settings.refine:
+            self.apply_settings(self.settings.with_(refine=False), save=False)
+        return c.tier
+
+    def start_source(self, spec: str) -> None:
+        self.stop_threads()
+        self.source_spec = spec
+        self.sources.set_current(spec)
+        self.slot = LatestSlot()
+        self.capture = CaptureThread(spec, self.slot)
+        self.capture.source_error.connect(lambda m: self.show_error(m, modal=False))
+        self.capture.source_ok.connect(lambda n: self.statusBar().showMessage(f"source: {n}", 4000))
+        self.worker = SegmentWorker(self.slot, self._resolve_tier())
+        self.worker.packet_ready.connect(self._on_packet)
+        self.worker.error.connect(lambda m: self.show_error(m, modal=False))
+        self.capture.start()
+        self.worker.start()
+
+    def _on_tier_changed(self, tier: str):
+        if tier and tier != self.settings.tier:
+            self.apply_settings(self.settings.with_(tier=tier))
+
+    def _restart_worker_tier(self):
+        if self.worker:
+            self.worker.set_tier(self._resolve_tier())
+
+    def stop_threads(self) -> None:
+        """The one place that stops every worker."""
+        for t in (self.capture, self.worker):
+            if t is not None:
+                t.stop()
+        for t in (self.capture, self.worker):
+            if t is not None and not t.wait(1000):
+                t.terminate()
+                t.wait(500)
+        self.capture = self.worker = None
+
+    # -- frames ---------------------------------------------------------------------------------------------
+    def _on_packet(self, p):
+        self._last_raw = p.mask
+        self.viewport.set_packet(p)
+
+    def _on_frame_drawn(self, timings: dict):
+        self.frames += 1
+        self.latencies.append(timings.get("latency", 0.0))
+        self.graphs.add(time.perf_counter(), timings)
+        if self.slot is not None and self.slot.dropped != self.dropped_seen:
+            self.dropped_seen = self.slot.dropped
+        self.status_label.setText(f"{self.graphs.fps():.1f} fps · latency {timings.get('latency', 0):.1f} ms · "
+                                  f"dropped {self.dropped_seen}")
+        self.frames_drawn.emit(self.frames)
+
+    def _refresh_masks(self):
+        refined = None
+        r = self.viewport.renderer
+        if r is not None and "weight" in getattr(r, "_tex", {}):
+            self.viewport.makeCurrent()
+            try:
+                refined = r.read_weight()
+            finally:
+                self.viewport.doneCurrent()
+        self.masks.show_masks(self._last_raw, refined)
+
+    # -- faults -------------------------------------------------------------------------------------------
+    def show_error(self, message: str, modal: bool = False) -> None:
+        self.statusBar().showMessage(message, 10000)
+        self.last_error = message
+        if modal:
+            QMessageBox.warning(self, "Backdrop Studio", message)
+
+    # -- menus ----------------------------------------------------------------------------------------------
+    def _make_menus(self):
+        m = self.menuBar().addMenu("&File")
+        self._act(m, "Open video or image…", self._on_open_file, "Ctrl+O")
+        self._act(m, "Load preset…", self._on_load_preset, "Ctrl+L")
+        self._act(m, "Save preset…", self._on_save_preset, "Ctrl+S")
+        self._act(m, "Export for virtual camera…", self._on_export_preset, "Ctrl+E")
+        m.addSeparator()
+        self._act(m, "Quit", self.close, "Ctrl+Q")
+        v = self.menuBar().addMenu("&View")
+        for i, mode in enumerate(("none", "blur", "replace", "mask"), start=1):
+            self._act(v, f"Mode: {mode}", lambda m=mode: self.apply_settings(self.settings.with_(mode=m)), str(i))
+        v.addSeparator()
+        for key, tier in (("F5", "auto"), ("F6", "full"), ("F7", "lite"), ("F8", "general")):
+            self._act(v, f"Tier: {tier}", lambda t=tier: self.apply_settings(self.settings.with_(tier=t)), key)
+        v.addSeparator()
+        self._act(v, "Mirror", lambda: self.apply_settings(self.settings.with_(mirror=not self.settings.mirror)),
+                  "M")
+        self._act(v, "Full screen", self._toggle_full_screen, "F11")
+
+    def _act(self, menu, text, slot, key=None):
+        a = QAction(text, self)
+        if key:
+            a.setShortcut(QKeySequence(key))
+        a.triggered.connect(slot)
+        menu.addAction(a)
+        return a
+
+    def _toggle_full_screen(self):
+        self.showNormal() if self.isFullScreen() else self.showFullScreen()
+
+    def _on_open_file(self):
+        path, _ = QFileDialog.getOpenFileName(self, "Open video or image", "",
+                                              "Media (*.mp4 *.mkv *.avi *.mov *.webm *.png *.jpg *.jpeg)")
+        if path:
+            self.start_source(path)
+
+    def _on_pick_background(self):
+        path, _ = QFileDialog.getOpenFileName(self, "Background", "",
+                                              "Images and videos (*.png *.jpg *.jpeg *.webp *.mp4 *.mkv *.webm)")
+        if path:
+            self.set_background_path(path)
+
+    def set_background_path(self, path: str) -> bool:
+        try:
+            img = load_background(path)
+        except StudioError as e:
+            self.show_error(f"background: {e}", modal=False)
+            return False
+        self.viewport.set_background(img)
+        self.apply_settings(self.settings.with_(background=path, mode="replace"))
+        return True
+
+    def load_preset_file(self, path: str) -> bool:
+        """Load a preset; a broken one is refused with a message and changes nothing."""
+        try:
+            s = load_preset(path)
+        except PresetError as e:
+            self.show_error(str(e))
+            return False
+        self.apply_settings(s)
+        return True
+
+    def _on_load_preset(self):
+        path, _ = QFileDialog.getOpenFileName(self, "Load preset", "", "Presets (*.json)")
+        if path and not self.load_preset_file(path):
+            QMessageBox.warning(self, "Backdrop Studio", self.last_error)
+
+    def _on_save_preset(self):
+        path, _ = QFileDialog.getSaveFileName(self, "Save preset", "preset.json", "Presets (*.json)")
+        if path:
+            save_preset(self.settings, path)
+
+    def _on_export_preset(self):
+        path, _ = QFileDialog.getSaveFileName(self, "Export for virtual camera", "vcam-preset.json",
+                                              "Presets (*.json)")
+        if path:
+            save_preset(self.settings, path)
+            self.statusBar().showMessage(f"exported; run: backdrop vcam --preset {path}", 10000)
+
+    def closeEvent(self, e):
+        self.stop_threads()
+        self.viewport.release_gl()
+        self._panel_timer.stop()
+        self.graphs.timer.stop()
+        if self._autosave.isActive():
+            self._autosave.stop()
+            self._save_last()
+        super().closeEvent(e)
+
+    def latency_p95(self) -> float:
+        return float(np.percentile(self.latencies, 95)) if self.latencies else 0.0
