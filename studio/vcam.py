@@ -1,0 +1,135 @@
+"""`backdrop vcam`: the pipeline without a window, into a virtual camera, a video file, or YUV4MPEG2 on stdout."""
+from __future__ import annotations
+
+import sys
+import time
+
+import cv2
+import numpy as np
+
+from studio import StudioError
+from studio.render_cmd import load_background, settings_from_args
+from studio.segmenter import Segmenter, choose_tier
+from studio.sources import open_source, parse_size
+
+VCAM_HINT = ("no virtual camera backend found: on Linux install and load v4l2loopback "
+             "(sudo apt install v4l2loopback-dkms && sudo modprobe v4l2loopback devices=1 exclusive_caps=1 "
+             "card_label=Backdrop); on Windows/macOS install OBS Studio and start its virtual camera once; "
+             "or use --output PATH / --output -")
+
+
+class Y4mSink:
+    """YUV4MPEG2 (4:2:0) to a binary stream: any client (ffmpeg, a player) can read it."""
+
+    def __init__(self, stream, w: int, h: int, fps: float):
+        if w % 2 or h % 2:
+            raise StudioError("YUV4MPEG2 4:2:0 needs an even width and height")
+        self.stream = stream
+        num, den = (int(round(fps * 1000)), 1000) if fps != int(fps) else (int(fps), 1)
+        stream.write(f"YUV4MPEG2 W{w} H{h} F{num}:{den} Ip A1:1 C420jpeg\n".encode())
+
+    def send(self, frame_bgr: np.ndarray) -> None:
+        self.stream.write(b"FRAME\n")
+        self.stream.write(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2YUV_I420).tobytes())
+
+    def close(self) -> None:
+        self.stream.flush()
+
+
+class FileSink:
+    def __init__(self, path: str, w: int, h: int, fps: float):
+        fourcc = cv2.VideoWriter_fourcc(*("mp4v" if path.lower().endswith((".mp4", ".mov", ".m4v")) else "MJPG"))
+        self.writer = cv2.VideoWriter(path, fourcc, fps, (w, h))
+        if not self.writer.isOpened():
+            raise StudioError(f"cannot write video {path}")
+
+    def send(self, frame_bgr):
+        self.writer.write(frame_bgr)
+
+    def close(self):
+        self.writer.release()
+
+
+class VirtualCameraSink:
+    """pyvirtualcam: v4l2loopback on Linux, the OBS virtual camera elsewhere; frames in the backend's format."""
+
+    def __init__(self, w: int, h: int, fps: float, device: str | None):
+        try:
+            import pyvirtualcam
+        except ImportError:
+            raise StudioError("pyvirtualcam is not installed: pip install pyvirtualcam") from None
+        try:
+            self.cam = pyvirtualcam.Camera(width=w, height=h, fps=fps, device=device,
+                                           fmt=pyvirtualcam.PixelFormat.BGR)
+        except Exception as e:  # the library raises RuntimeError with the backend's reason
+            raise StudioError(f"{VCAM_HINT} ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+        self.device = self.cam.device
+
+    def send(self, frame_bgr):
+        self.cam.send(frame_bgr)
+        self.cam.sleep_until_next_frame()
+
+    def close(self):
+        self.cam.close()
+
+
+def run_vcam(args) -> int:
+    from studio.bench import make_renderer
+
+    s = settings_from_args(args)
+    size = parse_size(args.size)
+    bg = load_background(s.background) if s.mode == "replace" else None
+    src = open_source(args.source, size=size, fps=args.fps, loop=True, realtime=args.output in (None, "-"))
+    w, h = size or src.size
+    fps = args.fps or src.fps or 30.0
+    tier = s.tier if s.tier != "auto" else choose_tier(fps, (w, h)).tier
+    seg = Segmenter(tier)
+    renderer, ctx = make_renderer(args.renderer, s)
+    if bg is not None:
+        renderer.set_background(bg)
+    if args.output == "-":
+        sink = Y4mSink(sys.stdout.buffer, w, h, fps)
+    elif args.output:
+        sink = FileSink(args.output, w, h, fps)
+    else:
+        sink = VirtualCameraSink(w, h, fps, args.device)
+        print(f"backdrop: sending to virtual camera {sink.device}", file=sys.stderr)
+    lat: list[float] = []
+    n = 0
+    dropped = 0
+    t_start = t_status = time.perf_counter()
+    try:
+        while not args.frames or n < args.frames:
+            t0 = time.perf_counter()
+            frame = src.read()
+            if frame.shape[1] != w or frame.shape[0] != h:
+                frame = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
+            if s.mirror:
+                frame = cv2.flip(frame, 1)
+            out = renderer.render(frame, seg(frame).mask, s)
+            sink.send(out)
+            lat.append((time.perf_counter() - t0) * 1e3)
+            n += 1
+            now = time.perf_counter()
+            if now - t_status >= 3.0:
+                recent = lat[-300:]
+                print(f"vcam: {n / (now - t_start):.1f} fps, latency p95 {np.percentile(recent, 95):.1f} ms, "
+                      f"dropped {dropped}", file=sys.stderr, flush=True)
+                t_status = now
+    except KeyboardInterrupt:
+        pass
+    except BrokenPipeError:
+        pass
+    finally:
+        try:
+            sink.close()
+        except (BrokenPipeError, OSError):
+            pass
+        src.close()
+        if ctx is not None:
+            ctx.close()
+    el = time.perf_counter() - t_start
+    if lat:
+        print(f"vcam: {n} frames, {n / el:.1f} fps, latency p50 {np.median(lat):.1f} ms, "
+              f"p95 {np.percentile(lat, 95):.1f} ms", file=sys.stderr)
+    return 0
