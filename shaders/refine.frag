@@ -1,9 +1,13 @@
-// Joint bilateral refinement of the (smoothed) mask, guided by the frame, then coverage -> blend weight.
+// Separable joint bilateral refinement of the (smoothed) mask, guided by the frame: one pass along u_axis.
+// The first pass (horizontal) reads the smoothed mask; the second (vertical) reads the first's output and
+// applies coverage: a smoothstep from probability to blend weight.
 #include "common.glsl"
-uniform sampler2D u_mask;    // smoothed mask, mask resolution (bilinear)
+uniform sampler2D u_mask;    // pass 1: smoothed mask at mask resolution (bilinear); pass 2: pass 1's output
 uniform sampler2D u_guide;   // grid-sampled frame at refine resolution
 uniform ivec2 u_size;        // refine resolution
+uniform ivec2 u_axis;        // (1, 0) then (0, 1)
 uniform bool u_refine;
+uniform bool u_final;        // apply coverage
 uniform int u_step;
 uniform float u_sigma_space;
 uniform float u_sigma_color;
@@ -16,21 +20,20 @@ void main() {
     if (!u_refine) {
         m = sample_at(u_mask, p, u_size).r;
     } else {
-        vec3 g0 = texelFetch(u_guide, p, 0).rgb;
+        vec3 g0 = texelFetch(u_guide, p, 0).rgb * 255.0;
         float ks = -1.0 / (2.0 * u_sigma_space * u_sigma_space);
-        float kc = -1.0 / (2.0 * u_sigma_color * u_sigma_color);
+        float kc = -1.0 / (2.0 * u_sigma_color * u_sigma_color) / (255.0 * 255.0);
         float num = 0.0, den = 0.0;
-        for (int iy = 0; iy < TAPS; iy++) {
-            for (int ix = 0; ix < TAPS; ix++) {
-                ivec2 d = (ivec2(ix, iy) - TAPS / 2) * u_step;
-                ivec2 q = clamp(p + d, ivec2(0), u_size - 1);
-                vec3 dg = texelFetch(u_guide, q, 0).rgb - g0;
-                float w = exp(float(d.x * d.x + d.y * d.y) * ks) * exp(dot(dg, dg) * kc);
-                num += w * sample_at(u_mask, q, u_size).r;
-                den += w;
-            }
+        for (int i = 0; i < TAPS; i++) {
+            int d = (i - TAPS / 2) * u_step;
+            ivec2 q = clamp(p + d * u_axis, ivec2(0), u_size - 1);
+            vec3 dg = round(texelFetch(u_guide, q, 0).rgb * 255.0) - round(g0);
+            float dd = dot(dg, dg);
+            float w = exp(float(d * d) * ks) * (dd * -kc > 30.0 ? 0.0 : exp(dd * kc));
+            num += w * sample_at(u_mask, q, u_size).r;
+            den += w;
         }
         m = num / den;
     }
-    o = vec4(smoothstep_weight(u_coverage, m), 0.0, 0.0, 1.0);
+    o = vec4(u_final ? smoothstep_weight(u_coverage, m) : m, 0.0, 0.0, 1.0);
 }

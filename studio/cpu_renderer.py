@@ -11,7 +11,6 @@ from studio import kernels
 from studio.effects import MASK_TINT_BGR, TAPS, TEMPORAL_EDGES, EffectPlan, fit_cover, grid_sample, make_plan
 from studio.settings import EffectSettings
 
-_NO_LOW = np.zeros((0, 0, 3), np.float32)
 _TINT = np.array(MASK_TINT_BGR, np.float32)
 _MODES = {"none": 0, "blur": 1, "replace": 2, "mask": 3}
 
@@ -32,6 +31,19 @@ def temporal(prev: np.ndarray | None, raw: np.ndarray, smoothing: float) -> np.n
 def coc_blur(small: np.ndarray, weight_b: np.ndarray, plan: EffectPlan) -> np.ndarray:
     """small: uint8 (h, w, 3) at blur resolution; returns float32 in [0, 1]."""
     return kernels.coc_blur(small, weight_b.astype(np.float32), np.float32(plan.cmax), plan.coc_taps)
+
+
+def expand_rows(layer: np.ndarray, width: int) -> np.ndarray:
+    """Interpolate a low-res layer horizontally to `width` (bilinear, pixel centres, as GL_LINEAR) and lay its
+    rows out as width*3 interleaved values; a single channel is repeated into three."""
+    layer = layer.astype(np.float32, copy=False)
+    if layer.ndim == 2:
+        layer = cv2.merge([layer, layer, layer])
+    wide = cv2.resize(layer, (width, layer.shape[0]), interpolation=cv2.INTER_LINEAR)
+    return wide.reshape(layer.shape[0], width * 3)
+
+
+_EMPTY_ROWS = np.zeros((0, 3), np.float32)
 
 
 def warmup() -> None:
@@ -84,16 +96,20 @@ class CpuRenderer:
         weight = self.refine(frame, mask, plan)
         self.last_weight = weight
         t1 = time.perf_counter()
-        low, bg = _NO_LOW, frame
+        lrows = erows = _EMPTY_ROWS
+        bg = frame
         if s.mode == "blur":
             small = grid_sample(frame, plan.blur_w, plan.blur_h)
             wb = kernels.resample_weight(weight, plan.blur_w, plan.blur_h)
-            low = coc_blur(small, wb, plan)
+            lrows = expand_rows(coc_blur(small, wb, plan), fw)
         elif s.mode == "replace":
             bg = self._background(plan)
             if plan.wrap_strength > 0 and len(plan.wrap_kernel) > 1:
-                low = self._wrap(bg, weight, plan)
-        out = kernels.composite(frame, weight, low, bg, _MODES[s.mode], plan.wrap_add, _TINT)
+                wrap = self._wrap(bg, weight, plan)
+                lrows = expand_rows(wrap[..., :3], fw)
+                erows = expand_rows(wrap[..., 3], fw)
+        wrows = expand_rows(weight, fw) if s.mode != "none" else expand_rows(weight[:1, :1], fw)
+        out = kernels.composite_rows(frame, wrows, lrows, erows, bg, _MODES[s.mode], plan.wrap_add, _TINT)
         t2 = time.perf_counter()
         self.timings = {"refine": (t1 - t0) * 1e3, "render": (t2 - t1) * 1e3}
         return out

@@ -173,10 +173,17 @@ class GlRenderer:
         if plan.refine:
             self._pass("downsample.frag", guide_f, rw, rh, {"u_src": frame_t}, {"u_size": (rw, rh)})
         weight_t, weight_f = self._target("weight", rw, rh, GL.GL_R32F)
-        self._pass("refine.frag", weight_f, rw, rh, {"u_mask": state_t, "u_guide": guide_t},
-                   {"u_size": (rw, rh), "u_refine": plan.refine, "u_step": plan.tap_step,
-                    "u_sigma_space": float(plan.sigma_space), "u_sigma_color": float(plan.sigma_color),
-                    "u_coverage": tuple(float(c) for c in plan.coverage)})
+        common = {"u_size": (rw, rh), "u_refine": plan.refine, "u_step": plan.tap_step,
+                  "u_sigma_space": float(plan.sigma_space), "u_sigma_color": float(plan.sigma_color),
+                  "u_coverage": tuple(float(c) for c in plan.coverage)}
+        src_t = state_t
+        if plan.refine:  # separable: horizontal into refine_h, then vertical (with coverage) into weight
+            rh_t, rh_f = self._target("refine_h", rw, rh, GL.GL_R32F)
+            self._pass("refine.frag", rh_f, rw, rh, {"u_mask": state_t, "u_guide": guide_t},
+                       {**common, "u_axis": (1, 0), "u_final": False})
+            src_t = rh_t
+        self._pass("refine.frag", weight_f, rw, rh, {"u_mask": src_t, "u_guide": guide_t},
+                   {**common, "u_axis": (0, 1), "u_final": True})
 
         bw, bh = plan.blur_w, plan.blur_h
         blur_t = wrap_t = bg_t = weight_t

@@ -1,0 +1,180 @@
+"""Benchmark suite (apart from the tests): records the issues' figures as JSON in bench-results/.
+
+    .venv/bin/python benchmarks/run.py [--quick]
+
+Figures: segmenter resize+inference per tier at 720p (1 thread), CPU renderer per frame at 720p, GL renderer
+per pass (llvmpipe here), halo against a plain Gaussian blur-then-blend, flicker with and without temporal
+smoothing on lucia-video, the headless pipeline throughput. Medians and p95 over many frames."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DATA = ROOT.parent / "shared" / "data"
+
+from studio.cpu_renderer import CpuRenderer, warmup  # noqa: E402
+from studio.effects import make_plan  # noqa: E402
+from studio.metrics import band, flicker, iou  # noqa: E402
+from studio.segmenter import Segmenter  # noqa: E402
+from studio.settings import EffectSettings  # noqa: E402
+
+
+def stats(ts):
+    a = np.asarray(ts) * 1e3
+    return {"median": round(float(np.median(a)), 3), "p95": round(float(np.percentile(a, 95)), 3)}
+
+
+def timeit(f, n):
+    for _ in range(5):
+        f()
+    ts = []
+    for _ in range(n):
+        t = time.perf_counter()
+        f()
+        ts.append(time.perf_counter() - t)
+    return stats(ts)
+
+
+def frame720():
+    img = cv2.imread(str(DATA / "stock-people/images/girl-919048_1280.jpg"))
+    return cv2.resize(img, (1280, 720), interpolation=cv2.INTER_AREA)
+
+
+def bench_segmenter(n):
+    f = frame720()
+    out = {}
+    for tier in ("full", "lite", "general"):
+        seg = Segmenter(tier, threads=1)
+        out[tier] = timeit(lambda: seg(f), n)
+    return out
+
+
+def bench_cpu_renderer(n):
+    f = frame720()
+    m = Segmenter("full")(f).mask.copy()
+    bg = cv2.imread(str(DATA / "backgrounds/pixabay_porch-691330_1280.jpg"))
+    out = {}
+    for mode in ("blur", "replace", "none"):
+        for refine in (True, False):
+            r = CpuRenderer(EffectSettings(mode=mode, refine=refine))
+            r.set_background(bg)
+            out[f"{mode}{'' if refine else '_norefine'}"] = timeit(lambda: r.render(f, m), n)
+    return out
+
+
+def bench_gl(n):
+    from studio.gl_context import EglContext
+    from studio.gl_renderer import GlRenderer
+
+    ctx = EglContext()
+    from OpenGL import GL
+
+    f = frame720()
+    m = Segmenter("full")(f).mask.copy()
+    res = {"renderer": GL.glGetString(GL.GL_RENDERER).decode()}
+    for mode in ("blur", "replace"):
+        g = GlRenderer(EffectSettings(mode=mode), profile=True)
+        bg = cv2.imread(str(DATA / "backgrounds/pixabay_porch-691330_1280.jpg"))
+        g.set_background(bg)
+        per = {}
+        for _ in range(n):
+            g.render(f, m)
+            for k, v in g.timings.items():
+                per.setdefault(k, []).append(v / 1e3)
+        res[mode] = {k: stats(v) for k, v in per.items()}
+        g.release()
+    ctx.close()
+    return res
+
+
+def halo(n_images):
+    """People from portraits-dev pasted over uniform grey using their true masks; blur radius 24 px.
+    Mean |output - grey| in the band 3-15 px outside the true outline: ours vs Gaussian blur-then-blend."""
+    imgs = sorted((DATA / "portraits-dev/images").iterdir())[:n_images]
+    seg = Segmenter("full")
+    ours, plain = [], []
+    for p in imgs:
+        img = cv2.imread(str(p))
+        gt = cv2.imread(str(DATA / "portraits-dev/masks" / (p.stem + ".png")), cv2.IMREAD_GRAYSCALE)
+        if img is None or gt is None:
+            continue
+        img = cv2.resize(img, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_AREA)
+        m = (gt >= 128).astype(np.uint8)
+        grey = np.full_like(img, 128)
+        comp = np.where(m[..., None] > 0, img, grey)
+        ring = band(m, 3, 15)
+        if ring.sum() < 100:
+            continue
+        mask = seg(comp).mask
+        out = CpuRenderer(EffectSettings(mode="blur", max_coc=24.0, temporal_smoothing=0.0)).render(comp, mask)
+        w = cv2.resize(mask, (comp.shape[1], comp.shape[0]), interpolation=cv2.INTER_LINEAR)[..., None]
+        gb = cv2.GaussianBlur(comp.astype(np.float32), (0, 0), 24 / 2.0)
+        base = comp * w + gb * (1 - w)
+        ours.append(np.abs(out.astype(np.float32) - 128)[ring].mean())
+        plain.append(np.abs(base - 128)[ring].mean())
+    return {"n": len(ours), "ours_mean_dev": round(float(np.mean(ours)), 3),
+            "gaussian_mean_dev": round(float(np.mean(plain)), 3),
+            "ratio": round(float(np.mean(ours) / np.mean(plain)), 3)}
+
+
+def flicker_test():
+    """Mean frame-to-frame mask change in regions that stay background, smoothed vs unsmoothed."""
+    imgs = sorted((DATA / "lucia-video/images").iterdir())
+    gts = [cv2.imread(str(DATA / "lucia-video/masks" / (p.stem + ".png")), cv2.IMREAD_GRAYSCALE) >= 128
+           for p in imgs]
+    frames = [cv2.imread(str(p)) for p in imgs]
+    stays_bg = ~np.any(np.stack([cv2.dilate(g.astype(np.uint8), np.ones((31, 31), np.uint8)) > 0 for g in gts]),
+                       axis=0)
+    seg = Segmenter("full")
+    out = {}
+    for name, sm in (("unsmoothed", 0.0), ("smoothed", EffectSettings().temporal_smoothing)):
+        s = EffectSettings(temporal_smoothing=sm)
+        r = CpuRenderer(s)
+        weights, ious = [], []
+        for f, g in zip(frames, gts):
+            m = seg(f).mask
+            plan = make_plan(s, (f.shape[1], f.shape[0]), (m.shape[1], m.shape[0]))
+            wgt = cv2.resize(r.refine(f, m, plan), (f.shape[1], f.shape[0]), interpolation=cv2.INTER_LINEAR)
+            weights.append(wgt)
+            ious.append(iou(wgt >= 0.5, g))
+        out[name] = {"flicker": round(flicker(weights, stays_bg), 6), "iou": round(float(np.mean(ious)), 4)}
+    out["reduction"] = round(1 - out["smoothed"]["flicker"] / out["unsmoothed"]["flicker"], 3)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", default=str(ROOT / "bench-results"))
+    a = ap.parse_args()
+    n = 50 if a.quick else 300
+    warmup()
+    res = {"machine": {"node": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version()},
+           "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    res["segmenter_720p_1thread_ms"] = bench_segmenter(n)
+    res["cpu_renderer_720p_ms"] = bench_cpu_renderer(n // 2)
+    try:
+        res["gl_per_pass_ms"] = bench_gl(n // 5)
+    except Exception as e:
+        res["gl_per_pass_ms"] = {"error": str(e)}
+    res["halo"] = halo(40 if a.quick else 120)
+    res["flicker"] = flicker_test()
+    Path(a.out).mkdir(exist_ok=True)
+    path = Path(a.out) / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(res, indent=1))
+    print(json.dumps(res, indent=1))
+    print(f"saved {path}")
+
+
+if __name__ == "__main__":
+    main()
