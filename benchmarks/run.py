@@ -152,17 +152,55 @@ def flicker_test():
     return out
 
 
+def bench_pipeline(frames):
+    """`backdrop bench` on the doctor clip (decoded into memory first) at 720p and 1080p."""
+    from types import SimpleNamespace
+
+    from studio.bench import run_bench
+
+    out = {}
+    for size in ("1280x720", "1920x1080"):
+        for pipe in ("overlap", "serial"):
+            a = SimpleNamespace(source=str(DATA / "stock-people/videos/doctor-26732.mp4"), size=size,
+                                frames=frames, tier="full", threads=1, mode="blur", renderer="cpu", refine=True,
+                                pipeline=pipe)
+            r = run_bench(a)
+            out[f"{size}_{pipe}"] = {"fps": r["fps"], "latency": r["stages"]["latency"], "stages": r["stages"]}
+    return out
+
+
+def lite_vs_full(n_images):
+    """IoU of the derived lite tier's mask against the full tier's, on portraits-dev."""
+    full, lite = Segmenter("full"), Segmenter("lite")
+    ious = []
+    for p in sorted((DATA / "portraits-dev/images").iterdir())[:n_images]:
+        img = cv2.imread(str(p))
+        if img is None:
+            continue
+        a = full(img).mask >= 0.5
+        b = cv2.resize(lite(img).mask, (256, 144), interpolation=cv2.INTER_LINEAR) >= 0.5
+        ious.append(iou(b, a))
+    return {"n": len(ious), "iou_mean": round(float(np.mean(ious)), 4), "iou_median": round(float(np.median(ious)), 4)}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "bench-results"))
     a = ap.parse_args()
     n = 50 if a.quick else 300
+    from studio.alloc import tune_allocator
+
+    tune_allocator()
     warmup()
     res = {"machine": {"node": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version()},
            "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
     res["segmenter_720p_1thread_ms"] = bench_segmenter(n)
-    res["cpu_renderer_720p_ms"] = bench_cpu_renderer(n // 2)
+    cv2.setNumThreads(1)
+    res["cpu_renderer_720p_1thread_ms"] = bench_cpu_renderer(n // 2)
+    cv2.setNumThreads(-1)
+    res["lite_vs_full"] = lite_vs_full(290)
+    res["pipeline"] = bench_pipeline(120 if a.quick else 600)
     try:
         res["gl_per_pass_ms"] = bench_gl(n // 5)
     except Exception as e:

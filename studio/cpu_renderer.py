@@ -88,12 +88,21 @@ class CpuRenderer:
                               np.float32(plan.sigma_color), np.float32(plan.coverage[0]),
                               np.float32(plan.coverage[1]), TAPS)
 
-    def render(self, frame: np.ndarray, mask: np.ndarray, settings: EffectSettings | None = None) -> np.ndarray:
+    def prepare(self, frame: np.ndarray, mask: np.ndarray, settings: EffectSettings | None = None):
+        """The mask-resolution half (temporal smoothing, refinement): a pipeline may run it on the
+        segmentation thread, in frame order. Returns (weight, refine_ms)."""
+        s = settings or self.settings
+        plan = make_plan(s, (frame.shape[1], frame.shape[0]), (mask.shape[1], mask.shape[0]))
+        t0 = time.perf_counter()
+        weight = self.refine(frame, mask, plan)
+        return weight, (time.perf_counter() - t0) * 1e3
+
+    def render(self, frame: np.ndarray, mask: np.ndarray, settings: EffectSettings | None = None,
+               prepared=None) -> np.ndarray:
         s = settings or self.settings
         fh, fw = frame.shape[:2]
         plan = make_plan(s, (fw, fh), (mask.shape[1], mask.shape[0]))
-        t0 = time.perf_counter()
-        weight = self.refine(frame, mask, plan)
+        weight, refine_ms = prepared if prepared is not None else self.prepare(frame, mask, s)
         self.last_weight = weight
         t1 = time.perf_counter()
         lrows = erows = _EMPTY_ROWS
@@ -111,7 +120,7 @@ class CpuRenderer:
         wrows = expand_rows(weight, fw) if s.mode != "none" else expand_rows(weight[:1, :1], fw)
         out = kernels.composite_rows(frame, wrows, lrows, erows, bg, _MODES[s.mode], plan.wrap_add, _TINT)
         t2 = time.perf_counter()
-        self.timings = {"refine": (t1 - t0) * 1e3, "render": (t2 - t1) * 1e3}
+        self.timings = {"refine": refine_ms, "render": (t2 - t1) * 1e3}
         return out
 
     def _background(self, plan: EffectPlan) -> np.ndarray:

@@ -206,12 +206,9 @@ def coc_blur(small, wb, cmax, K):
             col[1, i] = small[y, x, 1] * inv
             col[2, i] = small[y, x, 2] * inv
     Wt = np.empty((K + 1, n), np.float32)
-    P = np.empty((K + 1, 3, n), np.float32)
     rc = np.float32(1.0) / cmax
     for j in range(K + 1):
         _coc_weight(Wt[j], C, j, rc)
-        for c in range(3):
-            _mul(P[j, c], Wt[j], col[c])
     # horizontal: valid for the inner columns of each padded row (taps stay inside the row)
     lo, hi = K, n - K
     den = np.zeros(n, np.float32)
@@ -220,7 +217,7 @@ def coc_blur(small, wb, cmax, K):
         j = abs(k)
         _acc(den[lo:hi], Wt[j, lo + k:hi + k])
         for c in range(3):
-            _acc(acc[c, lo:hi], P[j, c, lo + k:hi + k])
+            _macc(acc[c, lo:hi], Wt[j, lo + k:hi + k], col[c, lo + k:hi + k])
     Hc = np.zeros((3, n), np.float32)
     for c in range(3):
         _div(Hc[c, lo:hi], acc[c, lo:hi], den[lo:hi])

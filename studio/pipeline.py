@@ -23,6 +23,7 @@ class Packet:
     t_in: float
     mask: np.ndarray | None = None
     timings: dict = field(default_factory=dict)
+    prepared: tuple | None = None
 
 
 class LatestSlot:
@@ -58,21 +59,31 @@ _END = object()
 
 
 def run_frames(frames, seg: Segmenter, renderer, on_output, overlap: bool = True) -> None:
-    """Process an in-order iterable of frames; on_output(packet, out_image) is called in order on this thread."""
+    """Process an in-order iterable of frames; on_output(packet, out_image) is called in order on this thread.
+
+    Overlapped, the segmentation thread also does the renderer's mask-resolution half (prepare: temporal
+    smoothing and refinement) when the renderer has one, so the two threads carry similar loads."""
+    split = overlap and hasattr(renderer, "prepare")
+
     def segment(p: Packet) -> Packet:
         r = seg(p.frame)
         p.mask = r.mask.copy()
         p.timings.update(r.timings)
+        if split:
+            p.prepared = renderer.prepare(p.frame, p.mask)
         return p
 
     def render(p: Packet):
         t0 = time.perf_counter()
-        out = renderer.render(p.frame, p.mask)
+        if split:
+            out = renderer.render(p.frame, p.mask, prepared=p.prepared)
+        else:
+            out = renderer.render(p.frame, p.mask)
         p.timings["render_total"] = (time.perf_counter() - t0) * 1e3
         for k, v in getattr(renderer, "timings", {}).items():
             if k != "render":
                 p.timings[k] = v
-        p.timings["composite"] = p.timings["render_total"] - p.timings.get("refine", 0.0)
+        p.timings["composite"] = p.timings["render_total"] - (0.0 if split else p.timings.get("refine", 0.0))
         p.timings.pop("render_total")
         p.timings["latency"] = (time.perf_counter() - p.t_in) * 1e3
         on_output(p, out)
@@ -82,7 +93,7 @@ def run_frames(frames, seg: Segmenter, renderer, on_output, overlap: bool = True
             render(segment(Packet(i, f, time.perf_counter())))
         return
 
-    q: queue.Queue = queue.Queue(maxsize=2)
+    q: queue.Queue = queue.Queue(maxsize=1)
     errors: list[BaseException] = []
 
     def worker():
