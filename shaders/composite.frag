@@ -1,32 +1,41 @@
-// Full-resolution composite: none, blur, replace (with light wrap), or the mask overlay.
+// Final composite: none, blur, replace (with light wrap), or the mask overlay. Draws either the frame-sized
+// offscreen output (u_rect = whole target, no flip) or straight into a widget's framebuffer: aspect kept
+// inside u_rect, letterbox outside, optional mirror, and the flip from top-first image rows to GL's bottom-up
+// window rows. All layers are sampled bilinearly at the output pixel's position in the frame (at exact texel
+// centres in the offscreen case, where that is the texel itself).
 #include "common.glsl"
 uniform sampler2D u_frame;
 uniform sampler2D u_weight;   // refine resolution
 uniform sampler2D u_blur;     // blurred background, blur resolution
 uniform sampler2D u_bg;       // replacement background fitted to the frame
-uniform sampler2D u_wrap;     // light (rgb) and surrounding background (a), blur resolution
-uniform ivec2 u_size;         // frame size
+uniform sampler2D u_wrap;     // light (rgb) and e (a), blur resolution
+uniform vec4 u_rect;          // where the image goes in the target, pixels
+uniform bool u_flip;
+uniform bool u_mirror;
 uniform int u_mode;           // 0 none, 1 blur, 2 replace, 3 mask
 uniform bool u_wrap_on;
 uniform bool u_wrap_add;
 uniform vec3 u_tint;
 out vec4 o;
 void main() {
-    ivec2 p = pixel();
-    vec3 f = texelFetch(u_frame, p, 0).rgb;
-    float w = sample_at(u_weight, p, u_size).r;
+    vec2 uv = (gl_FragCoord.xy - u_rect.xy) / u_rect.zw;
+    if (uv.x < 0.0 || uv.y < 0.0 || uv.x > 1.0 || uv.y > 1.0) { o = vec4(0.09, 0.09, 0.1, 1.0); return; }
+    if (u_flip) uv.y = 1.0 - uv.y;
+    if (u_mirror) uv.x = 1.0 - uv.x;
+    vec3 f = texture(u_frame, uv).rgb;
+    float w = texture(u_weight, uv).r;
     vec3 c = f;
     if (u_mode == 1) {
-        vec3 b = sample_at(u_blur, p, u_size).rgb;
+        vec3 b = texture(u_blur, uv).rgb;
         c = b + (f - b) * w;
     } else if (u_mode == 2) {
         if (u_wrap_on) {
-            vec4 wr = sample_at(u_wrap, p, u_size);
-            float e = wr.a;   // already weight * surrounding background * strength
+            vec4 wr = texture(u_wrap, uv);
+            float e = wr.a;   // weight * surrounding background * strength
             vec3 lit = u_wrap_add ? min(f + wr.rgb, 1.0) : 1.0 - (1.0 - f) * (1.0 - wr.rgb);
             f = f + (lit - f) * e;
         }
-        vec3 b = texelFetch(u_bg, p, 0).rgb;
+        vec3 b = texture(u_bg, uv).rgb;
         c = b + (f - b) * w;
     } else if (u_mode == 3) {
         float a = 0.5 * w;

@@ -23,6 +23,9 @@ class GlRenderer:
     name = "gl"
 
     def __init__(self, settings: EffectSettings | None = None, shader_root=None, profile: bool = False):
+        from studio.gl_context import configure_pyopengl
+
+        configure_pyopengl()
         from OpenGL import GL
 
         from studio.shaders import ProgramCache
@@ -30,8 +33,8 @@ class GlRenderer:
         self.GL = GL
         self.settings = settings or EffectSettings()
         self.programs = ProgramCache(shader_root)
-        for f in ("temporal.frag", "downsample.frag", "refine.frag", "coc_blur.frag", "wrap_blur.frag",
-                  "composite.frag", "present.frag"):
+        for f in ("temporal.frag", "downsample.frag", "refine.frag", "blur_prep.frag", "coc_blur.frag",
+                  "wrap_blur.frag", "composite.frag", "present.frag"):
             self.programs.get(f)  # compile everything up front: errors surface at start, not mid-stream
         self.vao = GL.glGenVertexArrays(1)
         self._tex: dict[str, tuple[int, int, int]] = {}
@@ -139,8 +142,12 @@ class GlRenderer:
         self._bg_image = image
         self._bg_key = None
 
-    def draw(self, frame: np.ndarray, mask: np.ndarray, settings: EffectSettings | None = None) -> int:
-        """Run every pass; the result is left in the 'out' texture (RGBA8, frame size), whose id is returned."""
+    def draw(self, frame: np.ndarray, mask: np.ndarray, settings: EffectSettings | None = None,
+             target: tuple | None = None, advance: bool = True) -> int:
+        """Run every pass. Without `target` the result is left in the 'out' texture (RGBA8, frame size), whose id
+        is returned. With target=(fbo, width, height, mirror) the composite is drawn straight into that
+        framebuffer (a widget's), aspect kept. advance=False redraws the same frame without stepping the
+        temporal smoothing again (a repaint, or a settings change between frames)."""
         GL = self.GL
         s = settings or self.settings
         fh, fw = frame.shape[:2]
@@ -150,22 +157,28 @@ class GlRenderer:
         if self.profile:
             self.timings = {}
         t0 = time.perf_counter()
-        frame_t = self._upload("frame", frame)
-        raw_t = self._upload("mask", np.ascontiguousarray(mask, dtype=np.float32))
+        if advance or "frame" not in self._tex:
+            frame_t = self._upload("frame", frame)
+            raw_t = self._upload("mask", np.ascontiguousarray(mask, dtype=np.float32))
+        else:
+            frame_t, raw_t = self._tex["frame"][0], self._tex["mask"][0]
         if self.profile:
             GL.glFinish()
             self.timings["upload"] = (time.perf_counter() - t0) * 1e3
 
         # temporal smoothing (ping-pong at mask resolution)
-        prev_name, next_name = f"state{self._state}", f"state{1 - self._state}"
-        prev_t, _ = self._target(prev_name, mw, mh, GL.GL_R32F)
-        state_t, state_f = self._target(next_name, mw, mh, GL.GL_R32F)
-        first = not self._have_state or self._tex.get("_state_size") != (mw, mh)
-        self._pass("temporal.frag", state_f, mw, mh, {"u_raw": raw_t, "u_prev": prev_t},
-                   {"u_smoothing": float(plan.smoothing), "u_first": first, "u_edges": TEMPORAL_EDGES})
-        self._state = 1 - self._state
-        self._have_state = True
-        self._tex["_state_size"] = (mw, mh)
+        if advance or not self._have_state:
+            prev_name, next_name = f"state{self._state}", f"state{1 - self._state}"
+            prev_t, _ = self._target(prev_name, mw, mh, GL.GL_R32F)
+            state_t, state_f = self._target(next_name, mw, mh, GL.GL_R32F)
+            first = not self._have_state or self._tex.get("_state_size") != (mw, mh)
+            self._pass("temporal.frag", state_f, mw, mh, {"u_raw": raw_t, "u_prev": prev_t},
+                       {"u_smoothing": float(plan.smoothing), "u_first": first, "u_edges": TEMPORAL_EDGES})
+            self._state = 1 - self._state
+            self._have_state = True
+            self._tex["_state_size"] = (mw, mh)
+        else:
+            state_t = self._tex[f"state{self._state}"][0]
 
         # refinement -> blend weight at refine resolution
         rw, rh = plan.refine_w, plan.refine_h
@@ -188,15 +201,14 @@ class GlRenderer:
         bw, bh = plan.blur_w, plan.blur_h
         blur_t = wrap_t = bg_t = weight_t
         if s.mode == "blur":
-            small_t, small_f = self._target("small", bw, bh, GL.GL_RGBA8)
-            self._pass("downsample.frag", small_f, bw, bh, {"u_src": frame_t}, {"u_size": (bw, bh)})
+            small_t, small_f = self._target("small", bw, bh, GL.GL_RGBA32F)
+            self._pass("blur_prep.frag", small_f, bw, bh, {"u_src": frame_t, "u_weight": weight_t},
+                       {"u_size": (bw, bh)})
             h_t, h_f = self._target("blur_h", bw, bh, GL.GL_RGBA32F)
             blur_t, v_f = self._target("blur_v", bw, bh, GL.GL_RGBA32F)
             common = {"u_size": (bw, bh), "u_cmax": float(plan.cmax), "u_taps": plan.coc_taps}
-            self._pass("coc_blur.frag", h_f, bw, bh, {"u_src": small_t, "u_weight": weight_t},
-                       {**common, "u_axis": (1, 0)})
-            self._pass("coc_blur.frag", v_f, bw, bh, {"u_src": h_t, "u_weight": weight_t},
-                       {**common, "u_axis": (0, 1)})
+            self._pass("coc_blur.frag", h_f, bw, bh, {"u_src": small_t}, {**common, "u_axis": (1, 0)})
+            self._pass("coc_blur.frag", v_f, bw, bh, {"u_src": h_t}, {**common, "u_axis": (0, 1)})
         wrap_on = False
         if s.mode == "replace":
             bg_t = self._background(plan)
@@ -218,11 +230,22 @@ class GlRenderer:
                            {**common, "u_axis": (1, 0), "u_first": True})
                 self._pass("wrap_blur.frag", wv_f, bw, bh, {"u_src": wh_t, "u_weight": weight_t},
                            {**common, "u_axis": (0, 1), "u_first": False})
-        out_t, out_f = self._target("out", fw, fh, GL.GL_RGBA8)
-        self._pass("composite.frag", out_f, fw, fh,
-                   {"u_frame": frame_t, "u_weight": weight_t, "u_blur": blur_t, "u_bg": bg_t, "u_wrap": wrap_t},
-                   {"u_size": (fw, fh), "u_mode": _MODES[s.mode], "u_wrap_on": wrap_on,
-                    "u_wrap_add": plan.wrap_add, "u_tint": tuple(MASK_TINT_BGR[::-1])})
+        layers = {"u_frame": frame_t, "u_weight": weight_t, "u_blur": blur_t, "u_bg": bg_t, "u_wrap": wrap_t}
+        uniforms = {"u_mode": _MODES[s.mode], "u_wrap_on": wrap_on, "u_wrap_add": plan.wrap_add,
+                    "u_tint": tuple(MASK_TINT_BGR[::-1])}
+        if target is None:
+            out_t, out_f = self._target("out", fw, fh, GL.GL_RGBA8)
+            self._pass("composite.frag", out_f, fw, fh, layers,
+                       {**uniforms, "u_rect": (0.0, 0.0, float(fw), float(fh)), "u_flip": False, "u_mirror": False})
+        else:
+            fbo, width, height, mirror = target
+            out_t = 0
+            sc = min(width / fw, height / fh)
+            rect = ((width - fw * sc) / 2, (height - fh * sc) / 2, fw * sc, fh * sc)
+            self.last_rect = rect
+            self._pass("composite.frag", fbo, width, height, layers,
+                       {**uniforms, "u_rect": tuple(float(x) for x in rect), "u_flip": True,
+                        "u_mirror": bool(mirror)})
         self._check("draw")
         return out_t
 

@@ -10,7 +10,9 @@ import time
 
 def prepare_environment() -> None:
     """Qt on X11 through EGL so PyOpenGL (EGL platform) and Qt share one GL loader."""
-    os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+    from studio.gl_context import ensure_egl_platform
+
+    ensure_egl_platform()
     if os.environ.get("QT_QPA_PLATFORM", "xcb").startswith("xcb"):
         os.environ.setdefault("QT_XCB_GL_INTEGRATION", "xcb_egl")
 

@@ -22,6 +22,8 @@ class Viewport(QOpenGLWidget):
         self.background = None
         self._bg_dirty = False
         self.profile = False  # glFinish after each pass: per-pass timings at some cost in throughput
+        self._pending = None
+        self.frameSwapped.connect(self._on_frame_swapped)
         self.setMinimumSize(480, 270)
 
     def set_packet(self, packet) -> None:
@@ -88,13 +90,19 @@ class Viewport(QOpenGLWidget):
             self._bg_dirty = False
         new = p is not self._drawn_packet
         t0 = time.perf_counter()
-        if new:
-            self.renderer.draw(p.frame, p.mask, self.settings)
-        self.renderer.present(self.defaultFramebufferObject(), w, h, self.settings.mirror)
-        GL.glFinish()
+        self.renderer.draw(p.frame, p.mask, self.settings,
+                           target=(self.defaultFramebufferObject(), w, h, self.settings.mirror), advance=new)
         if new:
             self._drawn_packet = p
-            t1 = time.perf_counter()
-            refine = self.renderer.timings.get("refine", 0.0) + self.renderer.timings.get("temporal", 0.0)
-            self.frame_drawn.emit({**p.timings, "refine": refine, "render": (t1 - t0) * 1e3 - refine,
-                                   "latency": (t1 - p.t_capture) * 1e3})
+            self._pending = (p, t0, time.perf_counter())
+
+    def _on_frame_swapped(self) -> None:
+        """The frame is on screen: end-to-end latency is capture time to this buffer swap."""
+        pend, self._pending = self._pending, None
+        if pend is None:
+            return
+        p, t0, t1 = pend
+        now = time.perf_counter()
+        refine = self.renderer.timings.get("refine", 0.0) if self.renderer else 0.0
+        self.frame_drawn.emit({**p.timings, "refine": refine, "render": (t1 - t0) * 1e3 - refine,
+                               "latency": (now - p.t_capture) * 1e3})
