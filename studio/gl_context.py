@@ -13,18 +13,8 @@ class GlUnavailable(StudioError):
     pass
 
 
-def configure_pyopengl() -> None:
-    """Before OpenGL.GL is first imported: no per-call glGetError from PyOpenGL (it doubles the cost of every
-    call and made the GUI thread the bottleneck); the renderer checks errors itself once per frame."""
-    import OpenGL
-
-    OpenGL.ERROR_CHECKING = False
-    OpenGL.ERROR_LOGGING = False
-
-
 def ensure_egl_platform() -> None:
     os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
-    configure_pyopengl()
 
 
 class EglContext:

@@ -23,9 +23,6 @@ class GlRenderer:
     name = "gl"
 
     def __init__(self, settings: EffectSettings | None = None, shader_root=None, profile: bool = False):
-        from studio.gl_context import configure_pyopengl
-
-        configure_pyopengl()
         from OpenGL import GL
 
         from studio.shaders import ProgramCache
