@@ -2,7 +2,7 @@
 
 Both the GLSL passes and the CPU twin read their parameters from an EffectPlan, so the two cannot drift apart.
 Definitions (all colours in [0, 1]):
-  temporal:  a = (1 - s) + s * smoothstep(0.1, 0.4, |raw - prev|);  state = prev + a * (raw - prev)
+  temporal:  a = (1 - s) + s * smoothstep(0.3, 0.6, |raw - prev|);  state = prev + a * (raw - prev)
   refine:    R(p) = sum_q ws(q-p) wc(p,q) S(q) / sum_q ws wc over 5x5 taps spaced `tap_step` refine pixels,
              ws = exp(-|d|^2 / 2 sigma_s^2), wc = exp(-|G(p)-G(q)|^2 / 2 sigma_c^2), G the guide image;
              weight = smoothstep(coverage_lo, coverage_hi, R)
@@ -27,7 +27,7 @@ import numpy as np
 from studio.settings import EffectSettings
 
 TAPS = 5  # refine kernel is TAPS x TAPS
-TEMPORAL_EDGES = (0.1, 0.4)
+TEMPORAL_EDGES = (0.3, 0.6)  # |change| above which the mask follows at once (tuned on lucia-video)
 MASK_TINT_BGR = (0.35, 0.95, 0.2)
 
 

@@ -46,7 +46,7 @@ class EffectSettings:
     sigma_space: float = 3.0       # joint bilateral spatial sigma, refine-resolution pixels
     sigma_color: float = 0.06      # joint bilateral colour sigma, RGB in [0, 1]
     coverage: tuple = (0.3, 0.7)   # smoothstep edges: probability -> blend weight
-    temporal_smoothing: float = 0.6
+    temporal_smoothing: float = 0.8
     wrap_strength: float = 0.35
     wrap_width: float = 12.0       # output pixels
     wrap_blend: str = "screen"
