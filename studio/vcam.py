@@ -18,6 +18,33 @@ VCAM_HINT = ("no virtual camera backend found: on Linux install and load v4l2loo
              "or use --output PATH / --output -")
 
 
+def device_readers(path: str) -> int:
+    """How many other processes hold `path` open (Linux /proc); v4l2loopback clients show up this way."""
+    import os
+
+    try:
+        target = os.path.realpath(path)
+    except OSError:
+        return 0
+    me = str(os.getpid())
+    n = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or pid == me:
+            continue
+        fd_dir = f"/proc/{pid}/fd"
+        try:
+            for fd in os.listdir(fd_dir):
+                try:
+                    if os.readlink(f"{fd_dir}/{fd}") == target:
+                        n += 1
+                        break
+                except OSError:
+                    continue
+        except OSError:
+            continue
+    return n
+
+
 class Y4mSink:
     """YUV4MPEG2 (4:2:0) to a binary stream: any client (ffmpeg, a player) can read it."""
 
@@ -97,11 +124,27 @@ def run_vcam(args) -> int:
     lat: list[float] = []
     n = 0
     dropped = 0
+    on_demand = bool(getattr(args, "on_demand", False)) and isinstance(sink, VirtualCameraSink)
+    if getattr(args, "on_demand", False) and not on_demand:
+        print("vcam: --on-demand applies to a virtual camera only; ignored", file=sys.stderr)
+    idle_frame = np.zeros((h, w, 3), np.uint8)
     t_start = t_status = time.perf_counter()
     try:
         while not args.frames or n < args.frames:
-            t0 = time.perf_counter()
+            if on_demand and device_readers(sink.device) == 0:
+                if src is not None:  # nobody is watching: release the camera
+                    src.close()
+                    src = None
+                    print("vcam: no client, camera released", file=sys.stderr, flush=True)
+                sink.send(idle_frame)
+                time.sleep(0.5)
+                continue
+            if src is None:
+                src = open_source(args.source, size=size, fps=args.fps, loop=True, realtime=True)
+                renderer.reset()
+                print("vcam: client connected, camera reopened", file=sys.stderr, flush=True)
             frame = src.read()
+            t0 = time.perf_counter()  # latency: frame in hand -> frame handed to the sink
             if frame.shape[1] != w or frame.shape[0] != h:
                 frame = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
             if s.mirror:
@@ -125,7 +168,8 @@ def run_vcam(args) -> int:
             sink.close()
         except (BrokenPipeError, OSError):
             pass
-        src.close()
+        if src is not None:
+            src.close()
         if ctx is not None:
             ctx.close()
     el = time.perf_counter() - t_start

@@ -56,3 +56,22 @@ def test_preset_and_flag_override(tmp_path):
     bad.write_text(json.dumps({"format": "backdrop-preset", "version": 2, "settings": {"mode": "sepia"}}))
     r = _vcam("--preset", str(bad), "--source", "demo", "--frames", "2", "--output", "-")
     assert r.returncode != 0 and b"'mode'" in r.stderr and r.stdout == b""
+
+
+def test_device_readers_counts_other_processes(tmp_path):
+    from studio.vcam import device_readers
+
+    dev = tmp_path / "fake-video"
+    dev.write_bytes(b"")
+    assert device_readers(str(dev)) == 0
+    p = subprocess.Popen([sys.executable, "-c", f"f = open({str(dev)!r}); import time; time.sleep(30)"])
+    try:
+        import time
+
+        deadline = time.time() + 10
+        while device_readers(str(dev)) == 0 and time.time() < deadline:
+            time.sleep(0.05)
+        assert device_readers(str(dev)) == 1
+    finally:
+        p.kill()
+        p.wait()
