@@ -91,12 +91,18 @@ def test_shutdown_leaves_no_threads(qtbot, tmp_path, monkeypatch):
     monkeypatch.setenv("BACKDROP_CONFIG", str(tmp_path / "c"))
     from ui.main_window import MainWindow
 
+    import time
+
     before = set(threading.enumerate())
     w = MainWindow(source="demo")
     qtbot.addWidget(w)
     w.show()
     qtbot.waitUntil(lambda: w.frames >= 3, timeout=20000)
+    threads = [w.capture, w.worker]
+    t0 = time.perf_counter()
     w.close()
+    assert time.perf_counter() - t0 < 1.0
+    assert all(t.isFinished() for t in threads)
     assert w.capture is None and w.worker is None
     extra = [t for t in threading.enumerate() if t not in before and t.is_alive()]
     assert not extra, extra
