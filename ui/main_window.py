@@ -74,6 +74,12 @@ class MainWindow(QMainWindow):
         self.sources.open_file.connect(self._on_open_file)
         self.viewport.frame_drawn.connect(self._on_frame_drawn)
         self.viewport.gl_failed.connect(self.show_error)
+        # responsiveness probe: how late a 20 ms timer fires tells how long the GUI thread was busy
+        self.stalls: list[float] = []
+        self._probe_last = time.perf_counter()
+        self._probe = QTimer(self, interval=20)
+        self._probe.timeout.connect(self._on_probe)
+        self._probe.start()
         self._panel_timer = QTimer(self, interval=100)
         self._panel_timer.timeout.connect(self._refresh_masks)
         self._panel_timer.start()
@@ -197,6 +203,16 @@ class MainWindow(QMainWindow):
                                   f"dropped {self.dropped_seen}")
         self.frames_drawn.emit(self.frames)
 
+    def _on_probe(self):
+        now = time.perf_counter()
+        self.stalls.append(max(0.0, (now - self._probe_last) * 1e3 - 20.0))
+        self._probe_last = now
+        if len(self.stalls) > 20000:
+            del self.stalls[:10000]
+
+    def gui_stall_p95(self) -> float:
+        return float(np.percentile(self.stalls[5:], 95)) if len(self.stalls) > 6 else 0.0
+
     def _refresh_masks(self):
         refined = None
         r = self.viewport.renderer
@@ -299,6 +315,7 @@ class MainWindow(QMainWindow):
         self.stop_threads()
         self.viewport.release_gl()
         self._panel_timer.stop()
+        self._probe.stop()
         self.graphs.timer.stop()
         if self._autosave.isActive():
             self._autosave.stop()
