@@ -30,17 +30,39 @@ def settings_from_args(args):
     return s.with_(**changes) if changes else s
 
 
+class BackgroundFeed:
+    """A replacement background: a still image, or a video that loops, one frame per call to next()."""
+
+    def __init__(self, path: str):
+        if not path:
+            raise StudioError("replace mode needs a background: pass --background IMG or set it in the preset")
+        self.path = path
+        self._video = None
+        if Path(path).suffix.lower() in IMAGE_EXT:
+            self._still = read_image(path)
+        else:
+            self._video = VideoSource(path, loop=True)
+            self._still = None
+
+    @property
+    def is_video(self) -> bool:
+        return self._video is not None
+
+    def next(self) -> np.ndarray:
+        return self._still if self._video is None else self._video.read()
+
+    def close(self) -> None:
+        if self._video is not None:
+            self._video.close()
+
+
 def load_background(path: str) -> np.ndarray:
-    """An image background, or the first frame of a video background."""
-    if not path:
-        raise StudioError("replace mode needs a background: pass --background IMG or set it in the preset")
-    if Path(path).suffix.lower() in IMAGE_EXT:
-        return read_image(path)
-    src = VideoSource(path, loop=True)
+    """An image background, or the first frame of a video background (checks that it can be read)."""
+    feed = BackgroundFeed(path)
     try:
-        return src.read()
+        return feed.next()
     finally:
-        src.close()
+        feed.close()
 
 
 class _Progress:
@@ -81,7 +103,7 @@ def run_render(args) -> int:
     is_image = inp.suffix.lower() in IMAGE_EXT
     if is_image and out.suffix.lower() not in IMAGE_EXT:
         raise StudioError(f"output {out} must be an image ({', '.join(sorted(IMAGE_EXT))}) for an image input")
-    bg = load_background(s.background) if s.mode == "replace" else None
+    bg = BackgroundFeed(s.background) if s.mode == "replace" else None
     if is_image:
         frames = iter([read_image(inp)])
         fps, total, size = 0.0, 1, None
@@ -107,7 +129,7 @@ def run_render(args) -> int:
     seg = Segmenter(tier)
     renderer, ctx = make_renderer(args.renderer, s)
     if bg is not None:
-        renderer.set_background(bg)
+        renderer.set_background(bg.next())
     fd, tmp = tempfile.mkstemp(prefix=".backdrop-", suffix=out.suffix, dir=str(out.parent or "."))
     os.close(fd)
     ok = False
@@ -124,7 +146,9 @@ def run_render(args) -> int:
             bar = _Progress(total)
             n = 0
             try:
-                for f in _chain(first, frames):
+                for i, f in enumerate(_chain(first, frames)):
+                    if bg is not None and bg.is_video and i > 0:
+                        renderer.set_background(bg.next())
                     writer.write(renderer.render(f, seg(f).mask, s))
                     n += 1
                     bar.update(n)
@@ -138,6 +162,8 @@ def run_render(args) -> int:
             os.unlink(tmp)
         if ctx is not None:
             ctx.close()
+        if bg is not None:
+            bg.close()
     print(f"wrote {out}")
     return 0
 

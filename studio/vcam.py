@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from studio import StudioError
-from studio.render_cmd import load_background, settings_from_args
+from studio.render_cmd import BackgroundFeed, settings_from_args
 from studio.segmenter import Segmenter, choose_tier
 from studio.sources import open_source, parse_size
 
@@ -105,7 +105,7 @@ def run_vcam(args) -> int:
 
     s = settings_from_args(args)
     size = parse_size(args.size)
-    bg = load_background(s.background) if s.mode == "replace" else None
+    bg = BackgroundFeed(s.background) if s.mode == "replace" else None
     src = open_source(args.source, size=size, fps=args.fps, loop=True, realtime=args.output in (None, "-"))
     w, h = size or src.size
     fps = args.fps or src.fps or 30.0
@@ -113,7 +113,7 @@ def run_vcam(args) -> int:
     seg = Segmenter(tier)
     renderer, ctx = make_renderer(args.renderer, s)
     if bg is not None:
-        renderer.set_background(bg)
+        renderer.set_background(bg.next())
     if args.output == "-":
         sink = Y4mSink(sys.stdout.buffer, w, h, fps)
     elif args.output:
@@ -149,6 +149,8 @@ def run_vcam(args) -> int:
                 frame = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
             if s.mirror:
                 frame = cv2.flip(frame, 1)
+            if bg is not None and bg.is_video and n > 0:
+                renderer.set_background(bg.next())
             out = renderer.render(frame, seg(frame).mask, s)
             sink.send(out)
             lat.append((time.perf_counter() - t0) * 1e3)
@@ -170,6 +172,8 @@ def run_vcam(args) -> int:
             pass
         if src is not None:
             src.close()
+        if bg is not None:
+            bg.close()
         if ctx is not None:
             ctx.close()
     el = time.perf_counter() - t_start

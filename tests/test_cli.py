@@ -78,3 +78,20 @@ def test_failed_render_leaves_existing_output(tmp_path, data_dir):
     r = backdrop("render", img, "-o", str(out), "--mode", "replace", "--background", "/no.jpg", check=False)
     assert r.returncode != 0 and out.read_bytes() == b"precious"
     assert [p.name for p in tmp_path.iterdir()] == ["keep.png"]
+
+
+def test_render_with_a_video_background(tmp_path, data_dir):
+    clip = sorted((data_dir / "webcam-clips/videos").iterdir())[0]
+    bgv = data_dir / "stock-people/videos/thoughtful-35590.mp4"
+    out = tmp_path / "out.avi"
+    backdrop("render", str(clip), "-o", str(out), "--renderer", "cpu", "--mode", "replace", "--background", str(bgv))
+    cap = cv2.VideoCapture(str(out))
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(f.astype(int))
+    assert len(frames) > 10
+    # the top-left corner is background in these clips: it changes with the background video
+    assert abs(frames[0][:40, :40] - frames[10][:40, :40]).mean() > 2

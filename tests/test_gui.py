@@ -144,3 +144,23 @@ def test_screenshot_command(tmp_path):
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout.strip().splitlines()[-1])
     assert res["fps"] > 0 and res["latency_ms_p95"] > 0 and shot.stat().st_size > 10000
+
+
+def test_video_background_plays(window, qtbot, data_dir):
+    video = data_dir / "stock-people/videos/thoughtful-35590.mp4"
+    image = data_dir / "backgrounds/skimage_rocket.jpg"
+
+    def corner_change(path):
+        assert window.set_background_path(str(path))
+        a = _grab(window, qtbot)
+        for _ in range(4):
+            b = _grab(window, qtbot)
+        h, w = a.shape[:2]
+        # top-left corner of the picture (letterboxed vertically): background in the demo portrait
+        ys = slice(int(h * 0.25), int(h * 0.32))
+        xs = slice(int(w * 0.02), int(w * 0.08))
+        return np.abs(a[ys, xs] - b[ys, xs]).mean()
+
+    assert corner_change(image) < 2.0
+    assert corner_change(video) > 2.0
+    assert window.settings.mode == "replace"

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QM
 from studio import StudioError
 from studio.paths import config_dir
 from studio.pipeline import LatestSlot
-from studio.render_cmd import load_background
+from studio.render_cmd import BackgroundFeed, load_background
 from studio.segmenter import choose_tier
 from studio.settings import DEFAULTS, EffectSettings, PresetError, load_preset, save_preset
 from studio.sources import list_cameras
@@ -132,11 +132,24 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"could not save settings: {e}", 5000)
 
     def _apply_background(self, path: str, quiet: bool = False) -> None:
+        """Images go to the viewport once; videos are read frame by frame on the capture thread."""
+        self._bg_feed_path = None
+        if self.capture is not None:
+            self.capture.set_background_feed(None)
         if not path:
             self.viewport.set_background(None)
             return
         try:
-            self.viewport.set_background(load_background(path))
+            feed = BackgroundFeed(path)
+            self.viewport.set_background(feed.next())
+            if feed.is_video:
+                self._bg_feed_path = path
+                if self.capture is not None:
+                    self.capture.set_background_feed(feed)
+                else:
+                    feed.close()
+            else:
+                feed.close()
         except StudioError as e:
             if not quiet:
                 self.show_error(f"background: {e}")
@@ -161,6 +174,11 @@ class MainWindow(QMainWindow):
         self.sources.set_current(spec)
         self.slot = LatestSlot()
         self.capture = CaptureThread(spec, self.slot)
+        if getattr(self, "_bg_feed_path", None):
+            try:
+                self.capture.set_background_feed(BackgroundFeed(self._bg_feed_path))
+            except StudioError as e:
+                self.show_error(f"background: {e}")
         self.capture.source_error.connect(lambda m: self.show_error(m, modal=False))
         self.capture.source_ok.connect(lambda n: self.statusBar().showMessage(f"source: {n}", 4000))
         self.worker = SegmentWorker(self.slot, self._resolve_tier())
@@ -275,12 +293,12 @@ class MainWindow(QMainWindow):
             self.set_background_path(path)
 
     def set_background_path(self, path: str) -> bool:
+        """Pick a background (image or video); an unreadable one is reported and changes nothing."""
         try:
-            img = load_background(path)
+            load_background(path)
         except StudioError as e:
             self.show_error(f"background: {e}", modal=False)
             return False
-        self.viewport.set_background(img)
         self.apply_settings(self.settings.with_(background=path, mode="replace"))
         return True
 

@@ -85,9 +85,11 @@ class Viewport(QOpenGLWidget):
             GL.glClearColor(0.09, 0.09, 0.1, 1.0)
             GL.glClear(GL.GL_COLOR_BUFFER_BIT)
             return
-        if self._bg_dirty:
+        if getattr(p, "background", None) is not None and p is not self._drawn_packet:
+            self.renderer.set_background(p.background)   # a video background: one frame per packet
+        elif self._bg_dirty:
             self.renderer.set_background(self.background)
-            self._bg_dirty = False
+        self._bg_dirty = False
         new = p is not self._drawn_packet
         t0 = time.perf_counter()
         self.renderer.draw(p.frame, p.mask, self.settings,

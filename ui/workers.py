@@ -20,6 +20,7 @@ class FramePacket:
     t_capture: float
     timings: dict = field(default_factory=dict)
     tier: str = ""
+    background: np.ndarray | None = None  # this frame's background, when it is a video
 
 
 class CaptureThread(QThread):
@@ -35,6 +36,28 @@ class CaptureThread(QThread):
         self.size = size
         self._running = True
         self.fps = 30.0
+        self._bg_feed = None      # owned by this thread once handed over
+        self._bg_pending = None   # (feed,) set from the GUI thread
+
+    def set_background_feed(self, feed) -> None:
+        """Hand over a video background (BackgroundFeed) or None; this thread reads it frame by frame."""
+        self._bg_pending = (feed,)
+
+    def _next_background(self):
+        pending, self._bg_pending = self._bg_pending, None
+        if pending is not None:
+            if self._bg_feed is not None:
+                self._bg_feed.close()
+            self._bg_feed = pending[0]
+        if self._bg_feed is None:
+            return None
+        try:
+            return self._bg_feed.next()
+        except StudioError as e:
+            self.source_error.emit(f"background: {e}")
+            self._bg_feed.close()
+            self._bg_feed = None
+            return None
 
     def stop(self) -> None:
         self._running = False
@@ -60,7 +83,8 @@ class CaptureThread(QThread):
                 frame = src.read()
                 if not src.live:  # files and stills: pace to their frame rate
                     time.sleep(max(0.0, 1.0 / self.fps - (time.perf_counter() - t0)))
-                self.slot.put((frame, time.perf_counter(), (time.perf_counter() - t0) * 1e3))
+                cap_ms = (time.perf_counter() - t0) * 1e3
+                self.slot.put((frame, time.perf_counter(), cap_ms, self._next_background()))
             except (StudioError, EOFError) as e:
                 self.source_error.emit(f"{e}; retrying")
                 failed = True
@@ -69,6 +93,8 @@ class CaptureThread(QThread):
                 self._sleep(1.0)
         if src is not None:
             src.close()
+        if self._bg_feed is not None:
+            self._bg_feed.close()
 
     def _sleep(self, s: float) -> None:
         end = time.perf_counter() + s
@@ -102,7 +128,7 @@ class SegmentWorker(QThread):
             item = self.slot.get(timeout=0.1)
             if item is None:
                 continue
-            frame, t_cap, cap_ms = item
+            frame, t_cap, cap_ms, bg = item
             if seg is None or self._want_tier != self._tier:
                 try:
                     seg = Segmenter(self._want_tier)
@@ -113,7 +139,7 @@ class SegmentWorker(QThread):
                     continue
             r = seg(frame)
             self.packet_ready.emit(FramePacket(frame, r.mask.copy(), t_cap,
-                                               {"capture": cap_ms, **r.timings}, self._tier))
+                                               {"capture": cap_ms, **r.timings}, self._tier, bg))
 
     def _sleep_until_tier_change(self) -> None:
         failed = self._want_tier
