@@ -212,6 +212,34 @@ def main():
     path.write_text(json.dumps(res, indent=1))
     print(json.dumps(res, indent=1))
     print(f"saved {path}")
+    compare(res, json.loads((ROOT / "benchmarks" / "baseline.json").read_text()))
+
+
+KEY_FIGURES = [  # (path, higher_is_better)
+    (("segmenter_720p_1thread_ms", "full", "median"), False),
+    (("segmenter_720p_1thread_ms", "lite", "median"), False),
+    (("cpu_renderer_720p_1thread_ms", "blur", "median"), False),
+    (("pipeline", "1280x720_overlap", "fps"), True),
+    (("pipeline", "1280x720_overlap", "latency", "p95"), False),
+    (("pipeline", "1920x1080_overlap", "fps"), True),
+    (("halo", "ratio"), False),
+    (("flicker", "reduction"), True),
+]
+
+
+def compare(now: dict, base: dict) -> None:
+    """Each key figure as a ratio to the committed baseline (benchmarks/baseline.json); > 1.10 worse flags."""
+    print("\nagainst benchmarks/baseline.json (ratio now/baseline):")
+    for path, higher in KEY_FIGURES:
+        a, b = now, base
+        try:
+            for k in path:
+                a, b = a[k], b[k]
+        except (KeyError, TypeError):
+            continue
+        ratio = a / b if b else float("nan")
+        worse = ratio < 1 / 1.10 if higher else ratio > 1.10
+        print(f"  {'/'.join(path):45} {a:10.3f}  x{ratio:5.2f}{'  REGRESSION?' if worse else ''}")
 
 
 if __name__ == "__main__":
