@@ -50,6 +50,8 @@ def _cmd_bench(args) -> int:
     for name, st in res["stages"].items():
         print(f"  {name:12} median {st['median']:7.3f} ms   p95 {st['p95']:7.3f} ms")
     print(f"  throughput {res['fps']:.1f} fps")
+    if res.get("tier_reason"):
+        print(f"  auto tier: {res['tier']} ({res['tier_reason']})")
     if args.json:
         print(json.dumps(res))
     return 0
