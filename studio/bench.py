@@ -14,9 +14,10 @@ from studio.sources import open_source, parse_size
 
 def make_renderer(kind: str, settings: EffectSettings):
     """'cpu', 'gl' (headless EGL) or 'auto' (GL when a context can be made, else CPU)."""
-    from studio.cpu_renderer import CpuRenderer
+    from studio.cpu_renderer import CpuRenderer, warmup
 
     if kind == "cpu":
+        warmup()  # load the compiled kernels now, not on the first live frame
         return CpuRenderer(settings), None
     try:
         from studio.gl_context import EglContext
@@ -27,6 +28,7 @@ def make_renderer(kind: str, settings: EffectSettings):
     except StudioError:
         if kind == "gl":
             raise
+        warmup()
         return CpuRenderer(settings), None
 
 

@@ -115,3 +115,84 @@ def run_frames(frames, seg: Segmenter, renderer, on_output, overlap: bool = True
     t.join()
     if errors:
         raise errors[0]
+
+
+def run_live(source, seg: Segmenter, renderer, on_output, should_stop=lambda: False, max_frames: int = 0) -> dict:
+    """Live sources: a capture thread writes into a single slot (newest frame wins, stale frames dropped and
+    counted), a segmentation thread (with the renderer's mask-resolution half) hands a packet of one to the
+    calling thread, which renders and calls on_output(packet, image). Returns {"dropped": n, "frames": n}."""
+    slot = LatestSlot()
+    q: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    split = hasattr(renderer, "prepare")
+
+    def capture():
+        i = 0
+        try:
+            while not stop.is_set():
+                f = source.read()
+                slot.put(Packet(i, f, time.perf_counter()))
+                i += 1
+        except BaseException as e:
+            errors.append(e)
+        finally:
+            slot.close()
+
+    def segment():
+        try:
+            while not stop.is_set():
+                p = slot.get(timeout=0.1)
+                if p is None:
+                    if slot._closed:
+                        break
+                    continue
+                r = seg(p.frame)
+                p.mask = r.mask.copy()
+                p.timings.update(r.timings)
+                if split:
+                    p.prepared = renderer.prepare(p.frame, p.mask)
+                while not stop.is_set():
+                    try:
+                        q.put(p, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+        except BaseException as e:
+            errors.append(e)
+        finally:
+            q.put(_END)
+
+    threads = [threading.Thread(target=capture, name="capture", daemon=True),
+               threading.Thread(target=segment, name="segment", daemon=True)]
+    for t in threads:
+        t.start()
+    n = 0
+    try:
+        while not should_stop() and (not max_frames or n < max_frames):
+            try:
+                p = q.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if p is _END:
+                break
+            t0 = time.perf_counter()
+            out = renderer.render(p.frame, p.mask, prepared=p.prepared) if split else renderer.render(p.frame, p.mask)
+            p.timings["composite"] = (time.perf_counter() - t0) * 1e3
+            p.timings["refine"] = getattr(renderer, "timings", {}).get("refine", 0.0)
+            p.timings["latency"] = (time.perf_counter() - p.t_in) * 1e3
+            on_output(p, out)
+            n += 1
+    finally:
+        stop.set()
+        slot.close()
+        try:
+            while True:
+                q.get_nowait()
+        except queue.Empty:
+            pass
+        for t in threads:
+            t.join(timeout=2.0)
+    if errors and not isinstance(errors[0], (EOFError,)):
+        raise errors[0]
+    return {"dropped": slot.dropped, "frames": n}

@@ -9,6 +9,7 @@ import numpy as np
 
 from studio import StudioError
 from studio.render_cmd import BackgroundFeed, settings_from_args
+from studio.pipeline import run_live
 from studio.segmenter import Segmenter, choose_tier
 from studio.sources import open_source, parse_size
 
@@ -64,17 +65,33 @@ class Y4mSink:
 
 
 class FileSink:
+    """A video file, written under a temporary name and renamed when complete: an existing file of that name
+    is replaced only by a finished recording."""
+
     def __init__(self, path: str, w: int, h: int, fps: float):
+        import os
+        import tempfile
+
+        d = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(d) or not os.access(d, os.W_OK):
+            raise StudioError(f"cannot write {path}: folder {d} is missing or not writable")
+        fd, self.tmp = tempfile.mkstemp(prefix=".backdrop-", suffix=os.path.splitext(path)[1] or ".avi", dir=d)
+        os.close(fd)
+        self.path = path
         fourcc = cv2.VideoWriter_fourcc(*("mp4v" if path.lower().endswith((".mp4", ".mov", ".m4v")) else "MJPG"))
-        self.writer = cv2.VideoWriter(path, fourcc, fps, (w, h))
+        self.writer = cv2.VideoWriter(self.tmp, fourcc, fps, (w, h))
         if not self.writer.isOpened():
+            os.unlink(self.tmp)
             raise StudioError(f"cannot write video {path}")
 
     def send(self, frame_bgr):
         self.writer.write(frame_bgr)
 
     def close(self):
+        import os
+
         self.writer.release()
+        os.replace(self.tmp, self.path)
 
 
 class VirtualCameraSink:
@@ -106,7 +123,7 @@ def run_vcam(args) -> int:
     s = settings_from_args(args)
     size = parse_size(args.size)
     bg = BackgroundFeed(s.background) if s.mode == "replace" else None
-    src = open_source(args.source, size=size, fps=args.fps, loop=True, realtime=args.output in (None, "-"))
+    src = open_source(args.source, size=size, fps=args.fps, loop=True, realtime=True)
     w, h = size or src.size
     fps = args.fps or src.fps or 30.0
     tier = s.tier if s.tier != "auto" else choose_tier(fps, (w, h)).tier
@@ -122,16 +139,56 @@ def run_vcam(args) -> int:
         sink = VirtualCameraSink(w, h, fps, args.device)
         print(f"backdrop: sending to virtual camera {sink.device}", file=sys.stderr)
     lat: list[float] = []
-    n = 0
-    dropped = 0
+    state = {"n": 0, "dropped": 0, "t_status": time.perf_counter(), "readers_checked": 0.0, "readers": 1}
     on_demand = bool(getattr(args, "on_demand", False)) and isinstance(sink, VirtualCameraSink)
     if getattr(args, "on_demand", False) and not on_demand:
         print("vcam: --on-demand applies to a virtual camera only; ignored", file=sys.stderr)
     idle_frame = np.zeros((h, w, 3), np.uint8)
-    t_start = t_status = time.perf_counter()
+    t_start = time.perf_counter()
+
+    class Feed:
+        """The source as the pipeline sees it: fitted to the output size, mirrored, background advanced."""
+
+        def __init__(self, src):
+            self.src = src
+            self.next_due = None
+
+        def read(self):
+            if not self.src.live:  # files and stills play at their frame rate, like a camera
+                now = time.perf_counter()
+                self.next_due = max(now, self.next_due or now)
+                if self.next_due > now:
+                    time.sleep(self.next_due - now)
+                self.next_due += 1.0 / fps
+            frame = self.src.read()
+            if frame.shape[1] != w or frame.shape[0] != h:
+                frame = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
+            return cv2.flip(frame, 1) if s.mirror else frame
+
+    def nobody_watching() -> bool:
+        if not on_demand:
+            return False
+        now = time.perf_counter()
+        if now - state["readers_checked"] > 1.0:
+            state["readers"] = device_readers(sink.device)
+            state["readers_checked"] = now
+        return state["readers"] == 0
+
+    def on_output(p, out):
+        if bg is not None and bg.is_video:
+            renderer.set_background(bg.next())
+        sink.send(out)
+        lat.append(p.timings["latency"])
+        state["n"] += 1
+        now = time.perf_counter()
+        if now - state["t_status"] >= 3.0:
+            print(f"vcam: {state['n'] / (now - t_start):.1f} fps, latency p95 {np.percentile(lat[-300:], 95):.1f} ms,"
+                  f" dropped {state['dropped']}", file=sys.stderr, flush=True)
+            state["t_status"] = now
+
     try:
-        while not args.frames or n < args.frames:
-            if on_demand and device_readers(sink.device) == 0:
+        while not args.frames or state["n"] < args.frames:
+            if nobody_watching():
                 if src is not None:  # nobody is watching: release the camera
                     src.close()
                     src = None
@@ -143,24 +200,11 @@ def run_vcam(args) -> int:
                 src = open_source(args.source, size=size, fps=args.fps, loop=True, realtime=True)
                 renderer.reset()
                 print("vcam: client connected, camera reopened", file=sys.stderr, flush=True)
-            frame = src.read()
-            t0 = time.perf_counter()  # latency: frame in hand -> frame handed to the sink
-            if frame.shape[1] != w or frame.shape[0] != h:
-                frame = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
-            if s.mirror:
-                frame = cv2.flip(frame, 1)
-            if bg is not None and bg.is_video and n > 0:
-                renderer.set_background(bg.next())
-            out = renderer.render(frame, seg(frame).mask, s)
-            sink.send(out)
-            lat.append((time.perf_counter() - t0) * 1e3)
-            n += 1
-            now = time.perf_counter()
-            if now - t_status >= 3.0:
-                recent = lat[-300:]
-                print(f"vcam: {n / (now - t_start):.1f} fps, latency p95 {np.percentile(recent, 95):.1f} ms, "
-                      f"dropped {dropped}", file=sys.stderr, flush=True)
-                t_status = now
+            res = run_live(Feed(src), seg, renderer, on_output, should_stop=nobody_watching,
+                           max_frames=(args.frames - state["n"]) if args.frames else 0)
+            state["dropped"] += res["dropped"]
+            if res["frames"] == 0 and not nobody_watching():
+                break
     except KeyboardInterrupt:
         pass
     except BrokenPipeError:
@@ -176,8 +220,9 @@ def run_vcam(args) -> int:
             bg.close()
         if ctx is not None:
             ctx.close()
+    n = state["n"]
     el = time.perf_counter() - t_start
     if lat:
         print(f"vcam: {n} frames, {n / el:.1f} fps, latency p50 {np.median(lat):.1f} ms, "
-              f"p95 {np.percentile(lat, 95):.1f} ms", file=sys.stderr)
+              f"p95 {np.percentile(lat, 95):.1f} ms, dropped {state['dropped']}", file=sys.stderr)
     return 0

@@ -215,8 +215,7 @@ class MainWindow(QMainWindow):
         self.frames += 1
         self.latencies.append(timings.get("latency", 0.0))
         self.graphs.add(time.perf_counter(), timings)
-        if self.slot is not None and self.slot.dropped != self.dropped_seen:
-            self.dropped_seen = self.slot.dropped
+        self.dropped_seen = (self.slot.dropped if self.slot is not None else 0) + self.viewport.dropped
         self.status_label.setText(f"{self.graphs.fps():.1f} fps · latency {timings.get('latency', 0):.1f} ms · "
                                   f"dropped {self.dropped_seen}")
         self.frames_drawn.emit(self.frames)

@@ -23,11 +23,14 @@ class Viewport(QOpenGLWidget):
         self._bg_dirty = False
         self.profile = False  # glFinish after each pass: per-pass timings at some cost in throughput
         self._pending = None
+        self.dropped = 0
         self.frameSwapped.connect(self._on_frame_swapped)
         self.setMinimumSize(480, 270)
 
     def set_packet(self, packet) -> None:
-        """Store the newest packet and schedule a repaint (older undrawn packets are simply replaced)."""
+        """Store the newest packet and schedule a repaint; an older packet not drawn yet is dropped (counted)."""
+        if self.packet is not None and self.packet is not self._drawn_packet:
+            self.dropped += 1
         self.packet = packet
         self.update()
 
