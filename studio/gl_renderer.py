@@ -31,7 +31,7 @@ class GlRenderer:
         self.settings = settings or EffectSettings()
         self.programs = ProgramCache(shader_root)
         for f in ("temporal.frag", "downsample.frag", "refine.frag", "blur_prep.frag", "coc_blur.frag",
-                  "wrap_blur.frag", "composite.frag", "present.frag"):
+                  "wrap_blur.frag", "composite.frag"):
             self.programs.get(f)  # compile everything up front: errors surface at start, not mid-stream
         self.vao = GL.glGenVertexArrays(1)
         self._tex: dict[str, tuple[int, int, int]] = {}
@@ -257,23 +257,23 @@ class GlRenderer:
             self._bg_key = key
         return self._tex["bg"][0]
 
+    def _read(self, name: str, fmt, typ, dtype, channels: int) -> np.ndarray:
+        GL = self.GL
+        _, w, h = self._tex[name]
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._fbo[name])
+        GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
+        data = GL.glReadPixels(0, 0, w, h, fmt, typ)
+        self._check(f"read {name}")
+        shape = (h, w) if channels == 1 else (h, w, channels)
+        return np.frombuffer(data, dtype).reshape(shape).copy()
+
     def read_weight(self) -> np.ndarray:
         """The refined weight of the last draw (for the mask panel), float32 at refine resolution."""
-        GL = self.GL
-        tid, w, h = self._tex["weight"]
-        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._fbo["weight"])
-        GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
-        data = GL.glReadPixels(0, 0, w, h, GL.GL_RED, GL.GL_FLOAT)
-        return np.frombuffer(data, np.float32).reshape(h, w).copy()
+        return self._read("weight", self.GL.GL_RED, self.GL.GL_FLOAT, np.float32, 1)
 
     def read_output(self) -> np.ndarray:
-        GL = self.GL
-        tid, w, h = self._tex["out"]
-        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._fbo["out"])
-        GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
-        data = GL.glReadPixels(0, 0, w, h, GL.GL_BGR, GL.GL_UNSIGNED_BYTE)
-        self._check("read_output")
-        return np.frombuffer(data, np.uint8).reshape(h, w, 3).copy()
+        """The last offscreen draw, BGR uint8 at frame size."""
+        return self._read("out", self.GL.GL_BGR, self.GL.GL_UNSIGNED_BYTE, np.uint8, 3)
 
     def render(self, frame: np.ndarray, mask: np.ndarray, settings: EffectSettings | None = None) -> np.ndarray:
         """Draw and read back (BGR uint8): the headless path and the twin of CpuRenderer.render."""
@@ -282,19 +282,6 @@ class GlRenderer:
         out = self.read_output()
         self.timings["render"] = (time.perf_counter() - t0) * 1e3
         return out
-
-    def present(self, fbo: int, width: int, height: int, mirror: bool = False) -> tuple:
-        """Draw the last output into `fbo` (e.g. a widget's defaultFramebufferObject()), aspect kept.
-        Returns the image rectangle (x, y, w, h) in device pixels."""
-        GL = self.GL
-        tid, iw, ih = self._tex["out"]
-        s = min(width / iw, height / ih)
-        w, h = iw * s, ih * s
-        rect = ((width - w) / 2, (height - h) / 2, w, h)
-        self._pass("present.frag", fbo, width, height, {"u_image": tid},
-                   {"u_rect": tuple(float(x) for x in rect), "u_mirror": bool(mirror)})
-        self._check("present")
-        return rect
 
     def release(self) -> None:
         GL = self.GL

@@ -166,12 +166,6 @@ def _coc_weight(dst, C, j, rc):
 
 
 @njit(cache=True, nogil=True, fastmath=True)
-def _mul(dst, a, b):
-    for i in range(dst.shape[0]):
-        dst[i] = a[i] * b[i]
-
-
-@njit(cache=True, nogil=True, fastmath=True)
 def _div(dst, num, den):
     for i in range(dst.shape[0]):
         dst[i] = num[i] / den[i]

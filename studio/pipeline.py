@@ -54,6 +54,10 @@ class LatestSlot:
             self._closed = True
             self._cv.notify_all()
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
 
 _END = object()
 
@@ -144,7 +148,7 @@ def run_live(source, seg: Segmenter, renderer, on_output, should_stop=lambda: Fa
             while not stop.is_set():
                 p = slot.get(timeout=0.1)
                 if p is None:
-                    if slot._closed:
+                    if slot.closed:
                         break
                     continue
                 r = seg(p.frame)

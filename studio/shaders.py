@@ -52,6 +52,10 @@ def map_log(log: str, files: list[str]) -> str:
     return re.sub(r"\b(\d+):(\d+)(?:\(\d+\))?", sub, log)
 
 
+def _text(log) -> str:
+    return (log.decode(errors="replace") if isinstance(log, bytes) else str(log)).strip()
+
+
 def compile_program(vert: str, frag: str, defines: dict | None = None, root: Path | None = None) -> int:
     from OpenGL import GL
 
@@ -63,20 +67,18 @@ def compile_program(vert: str, frag: str, defines: dict | None = None, root: Pat
             GL.glShaderSource(sh, src)
             GL.glCompileShader(sh)
             if not GL.glGetShaderiv(sh, GL.GL_COMPILE_STATUS):
-                log = GL.glGetShaderInfoLog(sh)
-                log = log.decode(errors="replace") if isinstance(log, bytes) else str(log)
+                log = _text(GL.glGetShaderInfoLog(sh))
                 GL.glDeleteShader(sh)
-                raise ShaderError(f"compile error in {name}: {map_log(log.strip(), files)}")
+                raise ShaderError(f"compile error in {name}: {map_log(log, files)}")
             shaders.append(sh)
         prog = GL.glCreateProgram()
         for sh in shaders:
             GL.glAttachShader(prog, sh)
         GL.glLinkProgram(prog)
         if not GL.glGetProgramiv(prog, GL.GL_LINK_STATUS):
-            log = GL.glGetProgramInfoLog(prog)
-            log = log.decode(errors="replace") if isinstance(log, bytes) else str(log)
+            log = _text(GL.glGetProgramInfoLog(prog))
             GL.glDeleteProgram(prog)
-            raise ShaderError(f"link error in {vert}+{frag}: {log.strip()}")
+            raise ShaderError(f"link error in {vert}+{frag}: {log}")
         return prog
     finally:
         for sh in shaders:
