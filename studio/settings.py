@@ -43,7 +43,7 @@ class EffectSettings:
     mode: str = "blur"
     max_coc: float = 16.0          # max circle-of-confusion radius, output pixels
     blur_scale: float = 0.25       # working resolution of the blur passes, fraction of the frame
-    sigma_space: float = 3.0       # joint bilateral spatial sigma, refine-resolution pixels
+    sigma_space: float = 1.5       # joint bilateral spatial sigma, refine-resolution pixels (best boundary F)
     sigma_color: float = 0.06      # joint bilateral colour sigma, RGB in [0, 1]
     coverage: tuple = (0.3, 0.7)   # smoothstep edges: probability -> blend weight
     temporal_smoothing: float = 0.8
