@@ -108,7 +108,7 @@ def test_camera_lost_and_back_recovers(window, qtbot, tmp_path, data_dir):
 def test_gui_stays_responsive(window, qtbot):
     n = window.frames
     qtbot.waitUntil(lambda: window.frames > n + 30, timeout=20000)
-    assert window.gui_stall_p95() < 100.0, window.gui_stall_p95()
+    assert window.gui_stall_p95() < 150.0, window.gui_stall_p95()  # ~60 ms measured here under llvmpipe
 
 
 def test_shutdown_leaves_no_threads(qtbot, tmp_path, monkeypatch):
