@@ -42,6 +42,9 @@ class GlRenderer:
         self._bg_key = None
         self.profile = profile
         self.timings: dict[str, float] = {}
+        self.gpu_ms: dict[str, float] = {}   # GPU time per stage, from timer queries one frame late
+        self._queries: dict[str, list] = {}
+        self._frame_no = 0
         self.last_plan: EffectPlan | None = None
         self._check("init")
 
@@ -163,6 +166,7 @@ class GlRenderer:
             GL.glFinish()
             self.timings["upload"] = (time.perf_counter() - t0) * 1e3
 
+        self._query_begin("refine")
         # temporal smoothing (ping-pong at mask resolution)
         if advance or not self._have_state:
             prev_name, next_name = f"state{self._state}", f"state{1 - self._state}"
@@ -195,6 +199,8 @@ class GlRenderer:
         self._pass("refine.frag", weight_f, rw, rh, {"u_mask": src_t, "u_guide": guide_t},
                    {**common, "u_axis": (0, 1), "u_final": True})
 
+        self._query_end()
+        self._query_begin("render")
         bw, bh = plan.blur_w, plan.blur_h
         blur_t = wrap_t = bg_t = weight_t
         if s.mode == "blur":
@@ -243,8 +249,37 @@ class GlRenderer:
             self._pass("composite.frag", fbo, width, height, layers,
                        {**uniforms, "u_rect": tuple(float(x) for x in rect), "u_flip": True,
                         "u_mirror": bool(mirror)})
+        self._query_end()
+        self._collect_queries()
         self._check("draw")
         return out_t
+
+    # -- GPU timers (GL_TIME_ELAPSED, double-buffered so reading never stalls the pipeline) --------------------
+    def _query_begin(self, stage: str) -> None:
+        GL = self.GL
+        qs = self._queries.get(stage)
+        if qs is None:
+            qs = self._queries[stage] = [int(q) for q in GL.glGenQueries(2)] + [False, False]
+        slot = self._frame_no % 2
+        GL.glBeginQuery(GL.GL_TIME_ELAPSED, qs[slot])
+        qs[2 + slot] = True
+        self._open_query = stage
+
+    def _query_end(self) -> None:
+        self.GL.glEndQuery(self.GL.GL_TIME_ELAPSED)
+
+    def _collect_queries(self) -> None:
+        """Read last frame's timers if they are ready (they usually are): GPU ms per stage."""
+        GL = self.GL
+        prev = (self._frame_no + 1) % 2
+        for stage, qs in self._queries.items():
+            if not qs[2 + prev]:
+                continue
+            if GL.glGetQueryObjectuiv(qs[prev], GL.GL_QUERY_RESULT_AVAILABLE):
+                ns = GL.glGetQueryObjectuiv(qs[prev], GL.GL_QUERY_RESULT)  # 32 bits of ns: < 4 s
+                self.gpu_ms[stage] = float(ns) / 1e6
+                qs[2 + prev] = False
+        self._frame_no += 1
 
     def _background(self, plan: EffectPlan) -> int:
         key = (plan.frame_w, plan.frame_h, id(self._bg_image))
@@ -292,5 +327,8 @@ class GlRenderer:
             GL.glDeleteFramebuffers(1, [f])
         self._tex.clear()
         self._fbo.clear()
+        for qs in self._queries.values():
+            GL.glDeleteQueries(2, qs[:2])
+        self._queries.clear()
         self.programs.release()
         GL.glDeleteVertexArrays(1, [self.vao])

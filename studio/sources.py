@@ -192,7 +192,9 @@ class DemoSource(FrameSource):
         m[1, 2] += h / 2 - cy
         return cv2.warpAffine(self._img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
-    def read(self):
+    def wait_next(self) -> None:
+        """Sleep until the next frame is due (realtime pacing), apart from read() so callers can time the
+        capture itself."""
         if self._realtime:
             now = time.perf_counter()
             if self._t0 is None:
@@ -200,6 +202,9 @@ class DemoSource(FrameSource):
             due = self._t0 + self._i / self.fps
             if due > now:
                 time.sleep(due - now)
+
+    def read(self):
+        self.wait_next()
         f = self.frame_at(self._i)
         self._i += 1
         return f

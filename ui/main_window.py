@@ -8,7 +8,7 @@ import numpy as np
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QScrollArea,
-                               QVBoxLayout, QWidget)
+                               QTabWidget, QVBoxLayout, QWidget)
 
 from studio import StudioError
 from studio.paths import config_dir
@@ -46,8 +46,12 @@ class MainWindow(QMainWindow):
 
         side = QWidget()
         col = QVBoxLayout(side)
-        for w in (self.sources, self.tiers, self.masks, self.controls, self.graphs):
+        for w in (self.sources, self.tiers, self.masks):
             col.addWidget(w)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.controls, "Effect")
+        self.tabs.addTab(self.graphs, "Performance")
+        col.addWidget(self.tabs)
         col.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidget(side)

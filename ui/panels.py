@@ -30,7 +30,7 @@ class MaskPanel(QGroupBox):
         self.refined = QLabel("refined")
         for lab, cap in ((self.raw, "raw"), (self.refined, "refined")):
             box = QVBoxLayout()
-            lab.setFixedSize(160, 90)
+            lab.setFixedSize(128, 72)
             lab.setAlignment(Qt.AlignmentFlag.AlignCenter)
             box.addWidget(lab)
             box.addWidget(QLabel(cap), alignment=Qt.AlignmentFlag.AlignHCenter)
@@ -38,9 +38,9 @@ class MaskPanel(QGroupBox):
 
     def show_masks(self, raw: np.ndarray | None, refined: np.ndarray | None) -> None:
         if raw is not None:
-            self.raw.setPixmap(_to_pixmap(raw, 160))
+            self.raw.setPixmap(_to_pixmap(raw, 128))
         if refined is not None:
-            self.refined.setPixmap(_to_pixmap(refined, 160))
+            self.refined.setPixmap(_to_pixmap(refined, 128))
 
 
 class _Slider(QWidget):
@@ -215,30 +215,31 @@ class SourceSelector(QGroupBox):
         self.combo.setCurrentText(spec)
 
 
-class StatsGraphs(QGroupBox):
+class StatsGraphs(QWidget):
     """FPS and per-stage latency over the last ~10 s: numpy ring buffers, redrawn by a 20 Hz timer."""
 
     STAGES = ["capture", "resize", "inference", "refine", "render", "latency"]
     COLORS = ["#8dd3c7", "#ffffb3", "#bebada", "#fb8072", "#80b1d3", "#fdb462"]
 
     def __init__(self, seconds: float = 10.0, parent=None):
-        super().__init__("Performance", parent)
+        super().__init__(parent)
         self.n = 600
         self.seconds = seconds
         self.t = np.full(self.n, np.nan)
         self.v = {s: np.full(self.n, np.nan) for s in self.STAGES}
         self.i = 0
         lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
         self.fps_label = QLabel("FPS –")
         lay.addWidget(self.fps_label)
         self.fps_plot = pg.PlotWidget()
-        self.fps_plot.setFixedHeight(110)
+        self.fps_plot.setFixedHeight(90)
         self.fps_plot.setLabel("left", "FPS")
         self.fps_curve = self.fps_plot.plot(pen=pg.mkPen("#66c2a5", width=1), skipFiniteCheck=True)
         self.lat_plot = pg.PlotWidget()
-        self.lat_plot.setFixedHeight(160)
+        self.lat_plot.setFixedHeight(150)
         self.lat_plot.setLabel("left", "ms")
-        self.lat_plot.addLegend(offset=(1, 1), labelTextSize="7pt")
+        self.lat_plot.addLegend(offset=(-1, 1), labelTextSize="7pt", colCount=3)
         self.curves = {s: self.lat_plot.plot(pen=pg.mkPen(c, width=1), name=s, connect="finite")
                        for s, c in zip(self.STAGES, self.COLORS)}
         for p in (self.fps_plot, self.lat_plot):
@@ -248,7 +249,9 @@ class StatsGraphs(QGroupBox):
             p.setMouseEnabled(False, False)
         lay.addWidget(self.fps_plot)
         lay.addWidget(self.lat_plot)
-        self.timer = QTimer(self, interval=125)  # 8 Hz: pyqtgraph redraws cost the window ~30% of its fps at 20 Hz
+        lay.addStretch(1)
+        # 4 Hz: under llvmpipe every redraw recomposes the window; at 20 Hz the graphs cost ~30% of the fps
+        self.timer = QTimer(self, interval=250)
         self.timer.timeout.connect(self.redraw)
         self.timer.start()
 

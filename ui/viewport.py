@@ -108,6 +108,7 @@ class Viewport(QOpenGLWidget):
             return
         p, t0, t1 = pend
         now = time.perf_counter()
-        refine = self.renderer.timings.get("refine", 0.0) if self.renderer else 0.0
-        self.frame_drawn.emit({**p.timings, "refine": refine, "render": (t1 - t0) * 1e3 - refine,
+        gpu = self.renderer.gpu_ms if self.renderer else {}
+        self.frame_drawn.emit({**p.timings, "refine": gpu.get("refine", 0.0),
+                               "render": gpu.get("render", (t1 - t0) * 1e3),
                                "latency": (now - p.t_capture) * 1e3})

@@ -79,6 +79,8 @@ class CaptureThread(QThread):
                     self._sleep(1.0)
                     continue
             try:
+                if hasattr(src, "wait_next"):
+                    src.wait_next()  # pacing is not capture time
                 t0 = time.perf_counter()
                 frame = src.read()
                 if not src.live:  # files and stills: pace to their frame rate
