@@ -164,3 +164,31 @@ def test_video_background_plays(window, qtbot, data_dir):
     assert corner_change(image) < 2.0
     assert corner_change(video) > 2.0
     assert window.settings.mode == "replace"
+
+
+def test_last_settings_come_back(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("BACKDROP_CONFIG", str(tmp_path / "cfg"))
+    from ui.main_window import MainWindow
+
+    w = MainWindow(source="demo")
+    qtbot.addWidget(w)
+    w.apply_settings(w.settings.with_(max_coc=27.0, mode="mask", mirror=True))
+    w.close()
+    w2 = MainWindow(source="demo")
+    qtbot.addWidget(w2)
+    assert (w2.settings.max_coc, w2.settings.mode, w2.settings.mirror) == (27.0, "mask", True)
+    assert w2.controls.sliders["max_coc"].value() == 27.0
+    w2.close()
+
+
+def test_bad_preset_on_the_command_line(tmp_path):
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "backdrop-preset", "version": 2, "settings": {"wrap_blend": "multiply"}}')
+    r = subprocess.run([sys.executable, "-m", "studio", "studio", "--preset", str(bad), "--frames", "3"],
+                       capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "BACKDROP_CONFIG": str(tmp_path / "cfg")})
+    err = [l for l in r.stderr.strip().splitlines() if not l.startswith("INFO")]
+    assert r.returncode == 2 and len(err) == 1 and "wrap_blend" in err[0], r.stderr
