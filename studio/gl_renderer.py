@@ -131,8 +131,8 @@ class GlRenderer:
         GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
         if self.profile:
             GL.glFinish()
-            self.timings[prog_name.split(".")[0] + ("" if prog_name not in self.timings else "")] = (
-                self.timings.get(prog_name.split(".")[0], 0.0) + (time.perf_counter() - t0) * 1e3)
+            stage = prog_name.split(".")[0]  # passes of one program add up (e.g. both blur directions)
+            self.timings[stage] = self.timings.get(stage, 0.0) + (time.perf_counter() - t0) * 1e3
 
     # -- public ---------------------------------------------------------------------------------------------
     def reset(self) -> None:

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from studio import StudioError, models
+from studio.effects import grid_sample
 from studio.paths import cache_dir
 
 
@@ -26,8 +27,7 @@ def downscale(frame: np.ndarray, w: int, h: int) -> np.ndarray:
         return frame
     ratio = min(fw / w, fh / h)
     if ratio >= 3.0:
-        tmp = cv2.resize(frame, (2 * w, 2 * h), interpolation=cv2.INTER_NEAREST_EXACT)
-        return cv2.resize(tmp, (w, h), interpolation=cv2.INTER_AREA)
+        return grid_sample(frame, w, h)
     if ratio > 1.0:
         return cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
     return cv2.resize(frame, (w, h), interpolation=cv2.INTER_LINEAR)
