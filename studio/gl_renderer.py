@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from studio import StudioError
-from studio.effects import MASK_TINT_BGR, TAPS, TEMPORAL_EDGES, EffectPlan, fit_cover, make_plan
+from studio.effects import MASK_TINT_BGR, TEMPORAL_EDGES, EffectPlan, fit_cover, make_plan
 from studio.settings import EffectSettings
 
 _MODES = {"none": 0, "blur": 1, "replace": 2, "mask": 3}

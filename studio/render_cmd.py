@@ -106,10 +106,10 @@ def run_render(args) -> int:
     bg = BackgroundFeed(s.background) if s.mode == "replace" else None
     if is_image:
         frames = iter([read_image(inp)])
-        fps, total, size = 0.0, 1, None
+        fps, total = 0.0, 1
     else:
         src = VideoSource(str(inp), loop=False)
-        fps, total, size = src.fps, src.frame_count, src.size
+        fps, total = src.fps, src.frame_count
 
         def gen():
             try:

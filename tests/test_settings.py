@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
 from studio.settings import (DEFAULTS, VERSION, EffectSettings, PresetError, load_preset, parse_preset,
-                             preset_doc, save_preset)
+                             save_preset)
 
 
 def test_round_trip(tmp_path):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from studio.sources import DemoSource, SourceError, VideoSource, open_source
+from studio.sources import SourceError, VideoSource, open_source
 
 
 def test_demo_is_a_moving_person():

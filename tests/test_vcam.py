@@ -5,7 +5,6 @@ import sys
 
 import cv2
 import numpy as np
-import pytest
 
 
 def _vcam(*args, **kw):

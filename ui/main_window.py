@@ -1,7 +1,6 @@
 """The studio's main window: viewport in the middle, panels at the side, presets in the menu."""
 from __future__ import annotations
 
-import json
 import time
 
 import numpy as np
