@@ -9,6 +9,12 @@ PY=.venv/bin/python
 start=$(date +%s)
 "$PY" -m PyInstaller --noconfirm --clean --distpath dist --workpath build/pyinstaller packaging/backdrop.spec
 echo "build took $(( $(date +%s) - start )) s"
+# desktop integration files next to the app (install them under ~/.local/share to get a menu entry)
+mkdir -p dist/backdrop-studio/share/applications dist/backdrop-studio/share/metainfo \
+         dist/backdrop-studio/share/icons/hicolor/scalable/apps
+cp packaging/linux/io.github.backdrop_studio.Studio.desktop dist/backdrop-studio/share/applications/
+cp packaging/linux/io.github.backdrop_studio.Studio.metainfo.xml dist/backdrop-studio/share/metainfo/
+cp resources/icons/backdrop.svg dist/backdrop-studio/share/icons/hicolor/scalable/apps/io.github.backdrop_studio.Studio.svg
 du -sh dist/backdrop-studio
 APP=dist/backdrop-studio/backdrop-studio
 "$APP" --version
