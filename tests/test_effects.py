@@ -120,3 +120,24 @@ def test_temporal_smoothing_cuts_background_flicker_without_losing_iou(data_dir)
     (f0, i0), (f1, i1) = res.values()
     assert f1 <= 0.7 * f0, (f0, f1)
     assert abs(i1 - i0) <= 0.01
+
+
+def test_reload_keeps_the_last_good_program(gl_context, tmp_path, portrait, mask):
+    from studio.paths import data_dir
+
+    for f in data_dir("shaders").iterdir():
+        (tmp_path / f.name).write_text(f.read_text())
+    s = EffectSettings(mode="blur")
+    g = GlRenderer(s, shader_root=tmp_path)
+    before = g.render(portrait, mask)
+    good = (tmp_path / "composite.frag").read_text()
+    (tmp_path / "composite.frag").write_text(good.replace("o = vec4(c, 1.0);", "o = vec4(c, 1.0) oops;"))
+    errors = g.programs.reload()
+    assert len(errors) == 1 and "composite.frag:" in errors[0]
+    g.reset()
+    assert np.array_equal(g.render(portrait, mask), before)   # still drawing with the last good program
+    (tmp_path / "composite.frag").write_text(good.replace("o = vec4(c, 1.0);", "o = vec4(1.0 - c, 1.0);"))
+    assert g.programs.reload() == []
+    g.reset()
+    assert np.abs(g.render(portrait, mask).astype(int) + before.astype(int) - 255).max() <= 1  # new one live
+    g.release()

@@ -270,6 +270,8 @@ class MainWindow(QMainWindow):
         self._act(v, "Mirror", lambda: self.apply_settings(self.settings.with_(mirror=not self.settings.mirror)),
                   "M")
         self._act(v, "Full screen", self._toggle_full_screen, "F11")
+        v.addSeparator()
+        self._act(v, "Reload shaders", self.reload_shaders, "Ctrl+R")
 
     def _act(self, menu, text, slot, key=None):
         a = QAction(text, self)
@@ -278,6 +280,23 @@ class MainWindow(QMainWindow):
         a.triggered.connect(slot)
         menu.addAction(a)
         return a
+
+    def reload_shaders(self) -> list[str]:
+        """Recompile every shader from disk; a broken file keeps the last good program and is reported."""
+        r = self.viewport.renderer
+        if r is None:
+            return []
+        self.viewport.makeCurrent()
+        try:
+            errors = r.programs.reload()
+        finally:
+            self.viewport.doneCurrent()
+        if errors:
+            self.show_error(errors[0])
+        else:
+            self.statusBar().showMessage("shaders reloaded", 3000)
+        self.viewport.update()
+        return errors
 
     def _toggle_full_screen(self):
         self.showNormal() if self.isFullScreen() else self.showFullScreen()
