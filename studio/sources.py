@@ -238,5 +238,19 @@ def open_source(spec: str, size: tuple[int, int] | None = None, fps: float | Non
     raise SourceError(f"unknown source {spec!r}: use camera:N, demo, a video file or an image")
 
 
+def _v4l2_name(dev: str) -> str:
+    try:
+        return Path(f"/sys/class/video4linux/{Path(dev).name}/name").read_text().strip()
+    except OSError:
+        return ""
+
+
 def list_cameras() -> list[str]:
-    return [f"camera:{d}" for d in sorted(glob.glob("/dev/video*"))]
+    """Capture devices, leaving out virtual-camera outputs (ours included) so the studio cannot feed itself."""
+    out = []
+    for d in sorted(glob.glob("/dev/video*")):
+        name = _v4l2_name(d).lower()
+        if any(k in name for k in ("loopback", "dummy", "backdrop", "obs virtual")):
+            continue
+        out.append(f"camera:{d}")
+    return out
