@@ -15,14 +15,21 @@ from ui.app import prepare_environment  # noqa: E402
 prepare_environment()
 
 
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
+def _core_profile():
+    """3.3 core as the default surface format, set at collection: before pytest-qt's QApplication exists."""
     from PySide6.QtGui import QSurfaceFormat
 
     fmt = QSurfaceFormat()
     fmt.setVersion(3, 3)
     fmt.setProfile(QSurfaceFormat.OpenGLContextProfile.CoreProfile)
     QSurfaceFormat.setDefaultFormat(fmt)
+
+
+_core_profile()
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch):
     monkeypatch.setenv("BACKDROP_CONFIG", str(tmp_path / "config"))
     from ui.main_window import MainWindow
 
@@ -45,6 +52,11 @@ def _grab(w, qtbot):
 
 
 def test_window_starts_and_draws(window, qtbot):
+    from PySide6.QtGui import QSurfaceFormat
+
+    fmt = window.viewport.context().format()
+    assert (fmt.majorVersion(), fmt.minorVersion()) >= (3, 3)
+    assert fmt.profile() == QSurfaceFormat.OpenGLContextProfile.CoreProfile
     img = _grab(window, qtbot)
     assert img.std() > 20  # a real picture, not a cleared framebuffer
     assert window.masks.raw.pixmap() is not None
