@@ -12,24 +12,31 @@ from studio.settings import EffectSettings
 from studio.sources import open_source, parse_size
 
 
+SOFTWARE_GL = ("llvmpipe", "softpipe", "swiftshader", "software rasterizer")
+
+
 def make_renderer(kind: str, settings: EffectSettings):
-    """'cpu', 'gl' (headless EGL) or 'auto' (GL when a context can be made, else CPU)."""
+    """'cpu', 'gl' (headless EGL) or 'auto': GL on a hardware GPU, else the CPU twin (on a software rasteriser
+    such as llvmpipe the CPU renderer is ~4x faster: 4.9 ms against 22 ms per 720p frame here)."""
     from studio.cpu_renderer import CpuRenderer, warmup
 
-    if kind == "cpu":
-        warmup()  # load the compiled kernels now, not on the first live frame
-        return CpuRenderer(settings), None
-    try:
-        from studio.gl_context import EglContext
-        from studio.gl_renderer import GlRenderer
+    if kind != "cpu":
+        try:
+            from studio.gl_context import EglContext
+            from studio.gl_renderer import GlRenderer
 
-        ctx = EglContext()
-        return GlRenderer(settings), ctx
-    except StudioError:
-        if kind == "gl":
-            raise
-        warmup()
-        return CpuRenderer(settings), None
+            ctx = EglContext()
+            from OpenGL import GL
+
+            name = (GL.glGetString(GL.GL_RENDERER) or b"").decode(errors="replace").lower()
+            if kind == "gl" or not any(k in name for k in SOFTWARE_GL):
+                return GlRenderer(settings), ctx
+            ctx.close()
+        except StudioError:
+            if kind == "gl":
+                raise
+    warmup()  # load the compiled kernels now, not on the first live frame
+    return CpuRenderer(settings), None
 
 
 def decode_frames(source: str, size, n: int) -> tuple[list[np.ndarray], float, float]:
