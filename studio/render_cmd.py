@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from studio import StudioError
+from studio.pipeline import run_frames
 from studio.segmenter import Segmenter, choose_tier
 from studio.settings import DEFAULTS, load_preset
 from studio.sources import IMAGE_EXT, VideoSource, read_image
@@ -145,13 +146,17 @@ def run_render(args) -> int:
                 raise StudioError(f"cannot write video {out} (unsupported container {out.suffix}?)")
             bar = _Progress(total)
             n = 0
+
+            def on_output(_packet, image):
+                nonlocal n
+                writer.write(image)
+                n += 1
+                bar.update(n)
+
             try:
-                for i, f in enumerate(_chain(first, frames)):
-                    if bg is not None and bg.is_video and i > 0:
-                        renderer.set_background(bg.next())
-                    writer.write(renderer.render(f, seg(f).mask, s))
-                    n += 1
-                    bar.update(n)
+                # decoding and segmentation on one thread, rendering and encoding on this one
+                r = _VideoBackground(renderer, bg) if bg is not None and bg.is_video else renderer
+                run_frames(_chain(first, frames), seg, r, on_output, overlap=True)
             finally:
                 writer.release()
                 bar.close()
@@ -166,6 +171,26 @@ def run_render(args) -> int:
             bg.close()
     print(f"wrote {out}")
     return 0
+
+
+class _VideoBackground:
+    """A renderer whose replacement background advances one video frame per rendered frame."""
+
+    def __init__(self, renderer, feed: BackgroundFeed):
+        self._r = renderer
+        self._feed = feed
+        self._first = True
+
+    def __getattr__(self, name):
+        return getattr(self._r, name)
+
+    def render(self, frame, mask, prepared=None):
+        if not self._first:
+            self._r.set_background(self._feed.next())
+        self._first = False
+        if prepared is None:
+            return self._r.render(frame, mask)
+        return self._r.render(frame, mask, prepared=prepared)
 
 
 def _chain(first, rest):
