@@ -64,6 +64,7 @@ class CpuRenderer:
         self.settings = settings or EffectSettings()
         self._state: np.ndarray | None = None
         self._bg = None
+        self._bg_version = 0
         self._bg_key = None
         self._fitted = None
         self.last_weight: np.ndarray | None = None  # refined blend weight at refine resolution (for panels)
@@ -75,7 +76,7 @@ class CpuRenderer:
     def set_background(self, image: np.ndarray | None) -> None:
         """Replacement background (BGR uint8, any size) or None; video backgrounds call this per frame."""
         self._bg = image
-        self._bg_key = None
+        self._bg_version += 1   # not id(): a freed frame's id can come back with the next video frame
 
     def refine(self, frame: np.ndarray, mask: np.ndarray, plan: EffectPlan) -> np.ndarray:
         """Temporal smoothing (mask res), joint bilateral (refine res), coverage: the blend weight."""
@@ -124,7 +125,7 @@ class CpuRenderer:
         return out
 
     def _background(self, plan: EffectPlan) -> np.ndarray:
-        key = (plan.frame_w, plan.frame_h, id(self._bg))
+        key = (plan.frame_w, plan.frame_h, self._bg_version)
         if self._bg_key != key:
             if self._bg is None:
                 self._fitted = np.zeros((plan.frame_h, plan.frame_w, 3), np.uint8)

@@ -40,6 +40,8 @@ class GlRenderer:
         self._have_state = False
         self._bg_image = None
         self._bg_key = None
+        self._bg_version = 0
+        self._bg_small_key = None
         self.profile = profile
         self.timings: dict[str, float] = {}
         self.gpu_ms: dict[str, float] = {}   # GPU time per stage, from timer queries one frame late
@@ -140,7 +142,7 @@ class GlRenderer:
 
     def set_background(self, image: np.ndarray | None) -> None:
         self._bg_image = image
-        self._bg_key = None
+        self._bg_version += 1   # not id(): a freed frame's id can come back with the next video frame
 
     def draw(self, frame: np.ndarray, mask: np.ndarray, settings: EffectSettings | None = None,
              target: tuple | None = None, advance: bool = True) -> int:
@@ -218,7 +220,9 @@ class GlRenderer:
             wrap_on = plan.wrap_strength > 0 and len(plan.wrap_kernel) > 1
             if wrap_on:
                 bsm_t, bsm_f = self._target("bg_small", bw, bh, GL.GL_RGBA8)
-                self._pass("downsample.frag", bsm_f, bw, bh, {"u_src": bg_t}, {"u_size": (bw, bh)})
+                if self._bg_small_key != (self._bg_key, bw, bh):  # a still background is downsampled once
+                    self._pass("downsample.frag", bsm_f, bw, bh, {"u_src": bg_t}, {"u_size": (bw, bh)})
+                    self._bg_small_key = (self._bg_key, bw, bh)
                 k = plan.wrap_kernel
                 r = len(k) // 2
                 if r > 64:
@@ -282,7 +286,7 @@ class GlRenderer:
         self._frame_no += 1
 
     def _background(self, plan: EffectPlan) -> int:
-        key = (plan.frame_w, plan.frame_h, id(self._bg_image))
+        key = (plan.frame_w, plan.frame_h, self._bg_version)
         if self._bg_key != key:
             if self._bg_image is None:
                 img = np.zeros((plan.frame_h, plan.frame_w, 3), np.uint8)

@@ -141,3 +141,18 @@ def test_reload_keeps_the_last_good_program(gl_context, tmp_path, portrait, mask
     g.reset()
     assert np.abs(g.render(portrait, mask).astype(int) + before.astype(int) - 255).max() <= 1  # new one live
     g.release()
+
+
+@pytest.mark.parametrize("kind", ["cpu", "gl"])
+def test_new_background_frame_is_used_even_at_the_same_address(kind, gl_context, portrait, mask):
+    """Video backgrounds reuse memory: a buffer refilled in place and set again must show its new content."""
+    s = EffectSettings(mode="replace", wrap_strength=0.0)
+    r = CpuRenderer(s) if kind == "cpu" else GlRenderer(s)
+    buf = np.full((720, 1280, 3), 40, np.uint8)
+    r.set_background(buf)
+    a = r.render(portrait, mask)
+    buf[:] = 220
+    r.set_background(buf)
+    b = r.render(portrait, mask)
+    bg = cv2.resize(mask, (1280, 720)) < 0.05
+    assert b[bg].mean() - a[bg].mean() > 150
