@@ -204,3 +204,19 @@ def test_bad_preset_on_the_command_line(tmp_path):
                        env={**os.environ, "BACKDROP_CONFIG": str(tmp_path / "cfg")})
     err = [l for l in r.stderr.strip().splitlines() if not l.startswith("INFO")]
     assert r.returncode == 2 and len(err) == 1 and "wrap_blend" in err[0], r.stderr
+
+
+def test_auto_tier_follows_a_portrait_source(window, qtbot, tmp_path, data_dir):
+    import cv2
+
+    still = tmp_path / "portrait.png"
+    img = cv2.imread(str(data_dir / "stock-people/images/doctor-5871743_640.jpg"))
+    if img.shape[0] <= img.shape[1]:   # make it portrait
+        img = cv2.rotate(img, cv2.ROTATE_90_CLOCKWISE)
+    cv2.imwrite(str(still), img)
+    window.apply_settings(window.settings.with_(tier="auto"))
+    window.start_source(str(still))
+    qtbot.waitUntil(lambda: "general" in window.tiers.reason.text(), timeout=10000)
+    n = window.frames
+    qtbot.waitUntil(lambda: window.frames > n + 3, timeout=10000)
+    assert window.viewport.packet.tier == "general"

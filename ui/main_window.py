@@ -165,7 +165,8 @@ class MainWindow(QMainWindow):
             self.tiers.show_reason("")
             return self.settings.tier
         fps = self.capture.fps if self.capture else 30.0
-        c = choose_tier(fps, (1280, 720))
+        size = self.capture.frame_size if self.capture else (1280, 720)
+        c = choose_tier(fps, size)
         self.tiers.show_reason(f"Auto chose {c.tier}: {c.reason}")
         if not c.refine and self.settings.refine:
             self.apply_settings(self.settings.with_(refine=False), save=False)
@@ -183,12 +184,18 @@ class MainWindow(QMainWindow):
             except StudioError as e:
                 self.show_error(f"background: {e}")
         self.capture.source_error.connect(lambda m: self.show_error(m, modal=False))
-        self.capture.source_ok.connect(lambda n: self.statusBar().showMessage(f"source: {n}", 4000))
+        self.capture.source_ok.connect(self._on_source_ok)
         self.worker = SegmentWorker(self.slot, self._resolve_tier())
         self.worker.packet_ready.connect(self._on_packet)
         self.worker.error.connect(lambda m: self.show_error(m, modal=False))
         self.capture.start()
         self.worker.start()
+
+    def _on_source_ok(self, name: str) -> None:
+        """The source is open: Auto now knows its real size (portrait -> general) and frame rate."""
+        self.statusBar().showMessage(f"source: {name}", 4000)
+        if self.settings.tier == "auto" and self.worker is not None:
+            self.worker.set_tier(self._resolve_tier())
 
     def _on_tier_changed(self, tier: str):
         if tier and tier != self.settings.tier:

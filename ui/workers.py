@@ -36,6 +36,7 @@ class CaptureThread(QThread):
         self.size = size
         self._running = True
         self.fps = 30.0
+        self.frame_size = (1280, 720)
         self._bg_feed = None      # owned by this thread once handed over
         self._bg_pending = None   # (feed,) set from the GUI thread
 
@@ -70,6 +71,7 @@ class CaptureThread(QThread):
                 try:
                     src = open_source(self.spec, size=self.size, loop=True, realtime=True)
                     self.fps = src.fps or 30.0
+                    self.frame_size = tuple(src.size)
                     self.source_ok.emit(src.name)
                     failed = False
                 except StudioError as e:
