@@ -62,6 +62,29 @@ class LatestSlot:
 _END = object()
 
 
+def _segment(seg: Segmenter, renderer, p: Packet, split: bool) -> Packet:
+    """Segmentation-thread half: the mask, and with `split` the renderer's mask-resolution half too."""
+    r = seg(p.frame)
+    p.mask = r.mask.copy()
+    p.timings.update(r.timings)
+    if split:
+        p.prepared = renderer.prepare(p.frame, p.mask)
+    return p
+
+
+def _render(renderer, p: Packet, split: bool):
+    """Rendering-thread half; fills the packet's refine, composite and end-to-end latency timings."""
+    t0 = time.perf_counter()
+    out = renderer.render(p.frame, p.mask, prepared=p.prepared) if split else renderer.render(p.frame, p.mask)
+    total = (time.perf_counter() - t0) * 1e3
+    for k, v in getattr(renderer, "timings", {}).items():
+        if k != "render":
+            p.timings[k] = v
+    p.timings["composite"] = total - (0.0 if split else p.timings.get("refine", 0.0))
+    p.timings["latency"] = (time.perf_counter() - p.t_in) * 1e3
+    return out
+
+
 def run_frames(frames, seg: Segmenter, renderer, on_output, overlap: bool = True) -> None:
     """Process an in-order iterable of frames; on_output(packet, out_image) is called in order on this thread.
 
@@ -70,27 +93,10 @@ def run_frames(frames, seg: Segmenter, renderer, on_output, overlap: bool = True
     split = overlap and hasattr(renderer, "prepare")
 
     def segment(p: Packet) -> Packet:
-        r = seg(p.frame)
-        p.mask = r.mask.copy()
-        p.timings.update(r.timings)
-        if split:
-            p.prepared = renderer.prepare(p.frame, p.mask)
-        return p
+        return _segment(seg, renderer, p, split)
 
     def render(p: Packet):
-        t0 = time.perf_counter()
-        if split:
-            out = renderer.render(p.frame, p.mask, prepared=p.prepared)
-        else:
-            out = renderer.render(p.frame, p.mask)
-        p.timings["render_total"] = (time.perf_counter() - t0) * 1e3
-        for k, v in getattr(renderer, "timings", {}).items():
-            if k != "render":
-                p.timings[k] = v
-        p.timings["composite"] = p.timings["render_total"] - (0.0 if split else p.timings.get("refine", 0.0))
-        p.timings.pop("render_total")
-        p.timings["latency"] = (time.perf_counter() - p.t_in) * 1e3
-        on_output(p, out)
+        on_output(p, _render(renderer, p, split))
 
     if not overlap:
         for i, f in enumerate(frames):
@@ -151,11 +157,7 @@ def run_live(source, seg: Segmenter, renderer, on_output, should_stop=lambda: Fa
                     if slot.closed:
                         break
                     continue
-                r = seg(p.frame)
-                p.mask = r.mask.copy()
-                p.timings.update(r.timings)
-                if split:
-                    p.prepared = renderer.prepare(p.frame, p.mask)
+                _segment(seg, renderer, p, split)
                 while not stop.is_set():
                     try:
                         q.put(p, timeout=0.1)
@@ -180,12 +182,7 @@ def run_live(source, seg: Segmenter, renderer, on_output, should_stop=lambda: Fa
                 continue
             if p is _END:
                 break
-            t0 = time.perf_counter()
-            out = renderer.render(p.frame, p.mask, prepared=p.prepared) if split else renderer.render(p.frame, p.mask)
-            p.timings["composite"] = (time.perf_counter() - t0) * 1e3
-            p.timings["refine"] = getattr(renderer, "timings", {}).get("refine", 0.0)
-            p.timings["latency"] = (time.perf_counter() - p.t_in) * 1e3
-            on_output(p, out)
+            on_output(p, _render(renderer, p, split))
             n += 1
     finally:
         stop.set()
