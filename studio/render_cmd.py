@@ -155,7 +155,7 @@ def run_render(args) -> int:
 
             try:
                 # decoding and segmentation on one thread, rendering and encoding on this one
-                r = _VideoBackground(renderer, bg) if bg is not None and bg.is_video else renderer
+                r = VideoBackgroundRenderer(renderer, bg) if bg is not None and bg.is_video else renderer
                 run_frames(_chain(first, frames), seg, r, on_output, overlap=True)
             finally:
                 writer.release()
@@ -173,7 +173,7 @@ def run_render(args) -> int:
     return 0
 
 
-class _VideoBackground:
+class VideoBackgroundRenderer:
     """A renderer whose replacement background advances one video frame per rendered frame."""
 
     def __init__(self, renderer, feed: BackgroundFeed):

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from studio import StudioError
-from studio.render_cmd import BackgroundFeed, settings_from_args
+from studio.render_cmd import BackgroundFeed, VideoBackgroundRenderer, settings_from_args
 from studio.pipeline import run_live
 from studio.segmenter import Segmenter, choose_tier
 from studio.sources import open_source, parse_size
@@ -144,10 +144,11 @@ def run_vcam(args) -> int:
     if getattr(args, "on_demand", False) and not on_demand:
         print("vcam: --on-demand applies to a virtual camera only; ignored", file=sys.stderr)
     idle_frame = np.zeros((h, w, 3), np.uint8)
+    live_renderer = VideoBackgroundRenderer(renderer, bg) if bg is not None and bg.is_video else renderer
     t_start = time.perf_counter()
 
     class Feed:
-        """The source as the pipeline sees it: fitted to the output size, mirrored, background advanced."""
+        """The source as the pipeline sees it: paced when it is a file, fitted to the output size, mirrored."""
 
         def __init__(self, src):
             self.src = src
@@ -175,8 +176,6 @@ def run_vcam(args) -> int:
         return state["readers"] == 0
 
     def on_output(p, out):
-        if bg is not None and bg.is_video:
-            renderer.set_background(bg.next())
         sink.send(out)
         lat.append(p.timings["latency"])
         state["n"] += 1
@@ -200,7 +199,7 @@ def run_vcam(args) -> int:
                 src = open_source(args.source, size=size, fps=args.fps, loop=True, realtime=True)
                 renderer.reset()
                 print("vcam: client connected, camera reopened", file=sys.stderr, flush=True)
-            res = run_live(Feed(src), seg, renderer, on_output, should_stop=nobody_watching,
+            res = run_live(Feed(src), seg, live_renderer, on_output, should_stop=nobody_watching,
                            max_frames=(args.frames - state["n"]) if args.frames else 0)
             state["dropped"] += res["dropped"]
             if res["frames"] == 0 and not nobody_watching():

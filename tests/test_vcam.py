@@ -74,3 +74,16 @@ def test_device_readers_counts_other_processes(tmp_path):
     finally:
         p.kill()
         p.wait()
+
+
+def test_video_background_advances(tmp_path, data_dir):
+    bgv = str(data_dir / "stock-people/videos/thoughtful-35590.mp4")
+    r = _vcam("--source", "demo", "--mode", "replace", "--background", bgv, "--size", "640x360", "--frames", "40",
+              "--output", "-", "--renderer", "cpu")
+    assert r.returncode == 0, r.stderr.decode()
+    body = r.stdout.split(b"\n", 1)[1]
+    n = 6 + 360 * 640 * 3 // 2                        # b"FRAME\n" + one I420 picture
+    assert len(body) == 40 * n and all(body[i * n:i * n + 6] == b"FRAME\n" for i in range(40))
+    frames = np.frombuffer(body, np.uint8).reshape(40, n)[:, 6:]
+    y = frames[:, :360 * 640].reshape(-1, 360, 640).astype(int)
+    assert abs(y[0, :40, :40] - y[39, :40, :40]).mean() > 2   # the corner is background: it plays
