@@ -3,9 +3,10 @@
 Both the GLSL passes and the CPU twin read their parameters from an EffectPlan, so the two cannot drift apart.
 Definitions (all colours in [0, 1]):
   temporal:  a = (1 - s) + s * smoothstep(0.3, 0.6, |raw - prev|);  state = prev + a * (raw - prev)
-  refine:    R(p) = sum_q ws(q-p) wc(p,q) S(q) / sum_q ws wc over 5x5 taps spaced `tap_step` refine pixels,
-             ws = exp(-|d|^2 / 2 sigma_s^2), wc = exp(-|G(p)-G(q)|^2 / 2 sigma_c^2), G the guide image;
-             weight = smoothstep(coverage_lo, coverage_hi, R)
+  refine:    separable joint bilateral: along x, then along y on that result,
+             R(p) = sum_q ws(q-p) wc(p,q) S(q) / sum_q ws wc over 5 taps spaced `tap_step` refine pixels,
+             ws = exp(-d^2 / 2 sigma_s^2), wc = exp(-|G(p)-G(q)|^2 / 2 sigma_c^2) with G the guide image in 8-bit
+             steps (weights below exp(-30) are 0); weight = smoothstep(coverage_lo, coverage_hi, R)
   blur:      C = cmax * (1 - weight) at blur resolution; tap q at distance j from p has weight
              clamp(C(q) - j + 1, 0, 1) * (0.05 + C(q) / cmax): a tap only reaches as far as its own circle of
              confusion and sharp (person) taps weigh almost nothing, so the person cannot bleed outward.
@@ -67,13 +68,6 @@ class EffectPlan:
     wrap_add: bool
     refine: bool
     mode: str
-
-    @property
-    def space_weights(self) -> np.ndarray:
-        r = TAPS // 2
-        d = np.arange(-r, r + 1) * self.tap_step
-        dy, dx = np.meshgrid(d, d, indexing="ij")
-        return np.exp(-(dx * dx + dy * dy) / (2 * self.sigma_space ** 2)).astype(np.float32)
 
 
 REFINE_SCALE = 1  # refinement runs at the model resolution (2x measured no better on portraits-dev)
