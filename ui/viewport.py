@@ -21,7 +21,6 @@ class Viewport(QOpenGLWidget):
         self._drawn_packet = None
         self.background = None
         self._bg_dirty = False
-        self.profile = False  # glFinish after each pass: per-pass timings at some cost in throughput
         self._pending = None
         self.dropped = 0
         self.frameSwapped.connect(self._on_frame_swapped)
@@ -47,7 +46,7 @@ class Viewport(QOpenGLWidget):
         try:
             from studio.gl_renderer import GlRenderer
 
-            self.renderer = GlRenderer(self.settings, profile=self.profile)
+            self.renderer = GlRenderer(self.settings)  # stage times come from its GPU timer queries
             ctx = self.context()
             ctx.aboutToBeDestroyed.connect(self._cleanup)
         except Exception as e:  # a broken driver must not take the window down
