@@ -27,14 +27,25 @@ def _cmd_models(args) -> int:
     return 0
 
 
+def _bf_tol(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 < v <= 0.1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 0.1], got {text}")
+    return v
+
+
 def _cmd_eval(args) -> int:
     from studio.evaluate import evaluate
 
     res = evaluate(args.dataset, tier=args.tier, refine=args.refine, threads=args.threads,
-                   log=lambda m: print(m, file=sys.stderr))
+                   log=lambda m: print(m, file=sys.stderr), bf_tol=args.bf_tol)
     print(f"{res['dataset']}: n={res['n']} tier={res['tier']} refine={res['refine']}")
     print(f"  IoU mean {res['iou_mean']:.4f}  median {res['iou_median']:.4f}")
-    print(f"  boundary F mean {res['bf_mean']:.4f}  median {res['bf_median']:.4f}")
+    print(f"  boundary F mean {res['bf_mean']:.4f}  median {res['bf_median']:.4f}"
+          f"  (tolerance {res['bf_tol']:g} of the diagonal)")
     if args.json:
         out = {k: v for k, v in res.items() if k != "per_image"}
         print(json.dumps(out))
@@ -93,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--refine", dest="refine", action="store_true", default=False)
     e.add_argument("--no-refine", dest="refine", action="store_false")
     e.add_argument("--threads", type=int, default=1)
+    e.add_argument("--bf-tol", type=_bf_tol, default=0.008, metavar="FRACTION",
+                   help="boundary F tolerance as a fraction of the image diagonal (DAVIS: 0.008)")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=_cmd_eval)
 

@@ -34,7 +34,12 @@ def test_eval_json_on_a_small_dataset(tmp_path, data_dir):
         (tmp_path / "masks" / f"{stem}.png").symlink_to(data_dir / f"portraits-dev/masks/{stem}.png")
     res = json.loads(backdrop("eval", str(tmp_path), "--json").stdout.strip().splitlines()[-1])
     assert res["n"] == 3 and res["iou_mean"] > 0.8 and 0 < res["bf_mean"] <= 1
-    assert {"iou_median"} <= set(res)
+    assert {"iou_median"} <= set(res) and res["bf_tol"] == 0.008
+    tight = json.loads(backdrop("eval", str(tmp_path), "--bf-tol", "0.002", "--json").stdout.strip().splitlines()[-1])
+    assert tight["bf_tol"] == 0.002 and tight["iou_mean"] == res["iou_mean"]
+    assert tight["bf_mean"] < res["bf_mean"]   # a tighter tolerance can only match fewer boundary pixels
+    bad = backdrop("eval", str(tmp_path), "--bf-tol", "2", check=False)
+    assert bad.returncode == 2 and "--bf-tol" in bad.stderr
 
 
 def test_render_video_keeps_size_count_and_rate(tmp_path, data_dir):

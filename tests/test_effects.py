@@ -156,3 +156,16 @@ def test_new_background_frame_is_used_even_at_the_same_address(kind, gl_context,
     b = r.render(portrait, mask)
     bg = cv2.resize(mask, (1280, 720)) < 0.05
     assert b[bg].mean() - a[bg].mean() > 150
+
+
+def test_refinement_sharpens_edges_against_hand_drawn_masks(data_dir):
+    """lucia-video (hand-drawn masks): at a 0.002-of-diagonal boundary tolerance (2 px) the joint bilateral
+    refinement lifts boundary F by >= 0.02 and does not lower IoU. (At DAVIS's 0.008 the 8 px tolerance hides
+    edge moves this small: see the closing note of the Effects issue.)"""
+    from studio.evaluate import evaluate
+
+    off = evaluate(data_dir / "lucia-video", refine=False, bf_tol=0.002)
+    on = evaluate(data_dir / "lucia-video", refine=True, bf_tol=0.002)
+    assert on["n"] == off["n"] == 70 and on["bf_tol"] == 0.002
+    assert on["bf_mean"] >= off["bf_mean"] + 0.02, (off["bf_mean"], on["bf_mean"])
+    assert on["iou_mean"] >= off["iou_mean"]
