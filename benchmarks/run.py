@@ -4,7 +4,8 @@
 
 Figures: segmenter resize+inference per tier at 720p (1 thread), CPU renderer per frame at 720p, GL renderer
 per pass (llvmpipe here), halo against a plain Gaussian blur-then-blend, flicker with and without temporal
-smoothing on lucia-video, the headless pipeline throughput. Medians and p95 over many frames."""
+smoothing on lucia-video, the headless pipeline throughput, refinement's boundary F at two tolerances. Medians
+and p95 over many frames."""
 from __future__ import annotations
 
 import argparse
@@ -183,6 +184,32 @@ def lite_vs_full(n_images):
     return {"n": len(ious), "iou_mean": round(float(np.mean(ious)), 4), "iou_median": round(float(np.median(ious)), 4)}
 
 
+def refinement(step):
+    """Boundary F and IoU with and without refinement, at DAVIS's tolerance (0.008 of the diagonal) and a tight
+    one (0.002), on portraits-dev (pseudo ground truth) and lucia-video (hand-drawn masks). Every step-th image."""
+    from studio.evaluate import pairs, predict
+    from studio.metrics import boundary_f
+
+    seg = Segmenter("full")
+    out = {}
+    for ds in ("portraits-dev", "lucia-video"):
+        acc: dict[str, list[float]] = {}
+        for img_p, mask_p in pairs(DATA / ds)[::step]:
+            img, gt = cv2.imread(str(img_p)), cv2.imread(str(mask_p), cv2.IMREAD_GRAYSCALE) >= 128
+            for on in (False, True):
+                pred = predict(seg, img, (gt.shape[1], gt.shape[0]), on) >= 0.5
+                key = "refine" if on else "no_refine"
+                acc.setdefault(f"{key}_iou", []).append(iou(pred, gt))
+                for tol in (0.008, 0.002):
+                    acc.setdefault(f"{key}_bf_{tol}", []).append(boundary_f(pred, gt, tol))
+        r = {k: round(float(np.mean(v)), 4) for k, v in acc.items()}
+        r["n"] = len(acc["refine_iou"])
+        for tol in (0.008, 0.002):
+            r[f"bf_gain_{tol}"] = round(r[f"refine_bf_{tol}"] - r[f"no_refine_bf_{tol}"], 4)
+        out[ds] = r
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -207,6 +234,7 @@ def main():
         res["gl_per_pass_ms"] = {"error": str(e)}
     res["halo"] = halo(40 if a.quick else 120)
     res["flicker"] = flicker_test()
+    res["refinement"] = refinement(4 if a.quick else 1)
     Path(a.out).mkdir(exist_ok=True)
     path = Path(a.out) / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(res, indent=1))
@@ -224,6 +252,7 @@ KEY_FIGURES = [  # (path, higher_is_better)
     (("pipeline", "1920x1080_overlap", "fps"), True),
     (("halo", "ratio"), False),
     (("flicker", "reduction"), True),
+    (("refinement", "lucia-video", "bf_gain_0.002"), True),
 ]
 
 
