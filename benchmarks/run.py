@@ -187,23 +187,18 @@ def lite_vs_full(n_images):
 def refinement(step):
     """Boundary F and IoU with and without refinement, at DAVIS's tolerance (0.008 of the diagonal) and a tight
     one (0.002), on portraits-dev (pseudo ground truth) and lucia-video (hand-drawn masks). Every step-th image."""
-    from studio.evaluate import pairs, predict
+    from studio.evaluate import masks, pairs
     from studio.metrics import boundary_f
 
-    seg = Segmenter("full")
     out = {}
     for ds in ("portraits-dev", "lucia-video"):
-        acc: dict[str, list[float]] = {}
-        for img_p, mask_p in pairs(DATA / ds)[::step]:
-            img, gt = cv2.imread(str(img_p)), cv2.imread(str(mask_p), cv2.IMREAD_GRAYSCALE) >= 128
-            for on in (False, True):
-                pred = predict(seg, img, (gt.shape[1], gt.shape[0]), on) >= 0.5
-                key = "refine" if on else "no_refine"
-                acc.setdefault(f"{key}_iou", []).append(iou(pred, gt))
-                for tol in (0.008, 0.002):
-                    acc.setdefault(f"{key}_bf_{tol}", []).append(boundary_f(pred, gt, tol))
-        r = {k: round(float(np.mean(v)), 4) for k, v in acc.items()}
-        r["n"] = len(acc["refine_iou"])
+        items = pairs(DATA / ds)[::step]
+        r = {"n": len(items)}
+        for key, on in (("no_refine", False), ("refine", True)):
+            scores = [(iou(p, g), boundary_f(p, g, 0.008), boundary_f(p, g, 0.002))
+                      for _, p, g, _ in masks(items, "full", on)]
+            for name, v in zip(("iou", "bf_0.008", "bf_0.002"), np.mean(scores, axis=0)):
+                r[f"{key}_{name}"] = round(float(v), 4)
         for tol in (0.008, 0.002):
             r[f"bf_gain_{tol}"] = round(r[f"refine_bf_{tol}"] - r[f"no_refine_bf_{tol}"], 4)
         out[ds] = r

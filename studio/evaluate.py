@@ -38,13 +38,11 @@ def predict(seg: Segmenter, image: np.ndarray, size: tuple[int, int], refine: bo
     return cv2.resize(prob, size, interpolation=cv2.INTER_LINEAR)
 
 
-def evaluate(dataset, tier: str = "full", refine: bool = False, threads: int = 1, log=None,
-             settings: EffectSettings | None = None, bf_tol: float = 0.008) -> dict:
-    """bf_tol: boundary F tolerance as a fraction of the diagonal. DAVIS's 0.008 is 7 px at 640x480, wider
-    than refinement moves an edge (about one mask pixel, 2-4 px), so 0.002 shows what refinement does."""
-    items = pairs(dataset)
+def masks(items: list[tuple[Path, Path]], tier: str = "full", refine: bool = False, threads: int = 1,
+          settings: EffectSettings | None = None, log=None):
+    """For each (image, mask) pair: (image path, predicted person mask, true mask, tier), both boolean at the
+    true mask's size (prediction >= 0.5, truth >= 128)."""
     segs: dict[str, Segmenter] = {}
-    ious, bfs, rows = [], [], []
     for i, (img_p, mask_p) in enumerate(items):
         img = cv2.imread(str(img_p), cv2.IMREAD_COLOR)
         gt = cv2.imread(str(mask_p), cv2.IMREAD_GRAYSCALE)
@@ -56,13 +54,21 @@ def evaluate(dataset, tier: str = "full", refine: bool = False, threads: int = 1
         if t not in segs:
             segs[t] = Segmenter(t, threads=threads)
         prob = predict(segs[t], img, (gt.shape[1], gt.shape[0]), refine, settings)
-        pred = prob >= 0.5
-        g = gt >= 128
+        yield img_p, prob >= 0.5, gt >= 128, t
+        if log and (i + 1) % 50 == 0:
+            log(f"  {i + 1}/{len(items)}")
+
+
+def evaluate(dataset, tier: str = "full", refine: bool = False, threads: int = 1, log=None,
+             settings: EffectSettings | None = None, bf_tol: float = 0.008) -> dict:
+    """bf_tol: boundary F tolerance as a fraction of the diagonal. DAVIS's 0.008 is 7 px at 640x480, wider
+    than refinement moves an edge (about one mask pixel, 2-4 px), so 0.002 shows what refinement does."""
+    items = pairs(dataset)
+    ious, bfs, rows = [], [], []
+    for img_p, pred, g, t in masks(items, tier, refine, threads, settings, log):
         ious.append(iou(pred, g))
         bfs.append(boundary_f(pred, g, bf_tol))
         rows.append({"name": img_p.stem, "iou": ious[-1], "bf": bfs[-1], "tier": t})
-        if log and (i + 1) % 50 == 0:
-            log(f"  {i + 1}/{len(items)}")
     return {"dataset": str(dataset), "tier": tier, "refine": refine, "n": len(items), "bf_tol": bf_tol,
             "iou_mean": float(np.mean(ious)), "iou_median": float(np.median(ious)),
             "bf_mean": float(np.mean(bfs)), "bf_median": float(np.median(bfs)), "per_image": rows}
