@@ -23,16 +23,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data"
 
+from studio.bench import summarize  # noqa: E402
 from studio.cpu_renderer import CpuRenderer, warmup  # noqa: E402
 from studio.effects import make_plan  # noqa: E402
 from studio.metrics import band, flicker, iou  # noqa: E402
 from studio.segmenter import Segmenter  # noqa: E402
 from studio.settings import EffectSettings  # noqa: E402
-
-
-def stats(ts):
-    a = np.asarray(ts) * 1e3
-    return {"median": round(float(np.median(a)), 3), "p95": round(float(np.percentile(a, 95)), 3)}
 
 
 def timeit(f, n):
@@ -42,8 +38,8 @@ def timeit(f, n):
     for _ in range(n):
         t = time.perf_counter()
         f()
-        ts.append(time.perf_counter() - t)
-    return stats(ts)
+        ts.append((time.perf_counter() - t) * 1e3)
+    return summarize(ts)
 
 
 def frame720():
@@ -91,8 +87,8 @@ def bench_gl(n):
         for _ in range(n):
             g.render(f, m)
             for k, v in g.timings.items():
-                per.setdefault(k, []).append(v / 1e3)
-        res[mode] = {k: stats(v) for k, v in per.items()}
+                per.setdefault(k, []).append(v)
+        res[mode] = {k: summarize(v) for k, v in per.items()}
         g.release()
     ctx.close()
     return res
