@@ -93,6 +93,35 @@ def _writable_dir(out: Path) -> None:
         raise StudioError(f"cannot write {out}: folder {d} is not writable")
 
 
+class FileSink:
+    """A video file, written under a temporary name and renamed by close(): an existing file of that name is
+    replaced only by a finished recording; abort() drops the unfinished one."""
+
+    def __init__(self, path: str, w: int, h: int, fps: float):
+        out = Path(path)
+        _writable_dir(out)
+        fd, self.tmp = tempfile.mkstemp(prefix=".backdrop-", suffix=out.suffix or ".avi", dir=str(out.parent))
+        os.close(fd)
+        self.path = path
+        fourcc = cv2.VideoWriter_fourcc(*("mp4v" if out.suffix.lower() in (".mp4", ".mov", ".m4v") else "MJPG"))
+        self.writer = cv2.VideoWriter(self.tmp, fourcc, fps, (w, h))
+        if not self.writer.isOpened():
+            os.unlink(self.tmp)
+            raise StudioError(f"cannot write video {path} (unsupported container {out.suffix}?)")
+
+    def send(self, frame_bgr) -> None:
+        self.writer.write(frame_bgr)
+
+    def close(self) -> None:
+        self.writer.release()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        self.writer.release()
+        if os.path.exists(self.tmp):
+            os.unlink(self.tmp)
+
+
 def run_render(args) -> int:
     from studio.bench import make_renderer
 
@@ -131,25 +160,26 @@ def run_render(args) -> int:
     renderer, ctx = make_renderer(args.renderer, s)
     if bg is not None:
         renderer.set_background(bg.next())
-    fd, tmp = tempfile.mkstemp(prefix=".backdrop-", suffix=out.suffix, dir=str(out.parent or "."))
-    os.close(fd)
-    ok = False
     try:
         if is_image:
             img = renderer.render(first, seg(first).mask, s)
-            if not cv2.imwrite(tmp, img):
-                raise StudioError(f"cannot encode {out.suffix} image")
+            fd, tmp = tempfile.mkstemp(prefix=".backdrop-", suffix=out.suffix, dir=str(out.parent or "."))
+            os.close(fd)
+            try:
+                if not cv2.imwrite(tmp, img):
+                    raise StudioError(f"cannot encode {out.suffix} image")
+                os.replace(tmp, out)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
         else:
-            fourcc = cv2.VideoWriter_fourcc(*("mp4v" if out.suffix.lower() in (".mp4", ".mov", ".m4v") else "MJPG"))
-            writer = cv2.VideoWriter(tmp, fourcc, fps or 30.0, (w, h))
-            if not writer.isOpened():
-                raise StudioError(f"cannot write video {out} (unsupported container {out.suffix}?)")
+            sink = FileSink(str(out), w, h, fps or 30.0)
             bar = _Progress(total)
             n = 0
 
             def on_output(_packet, image):
                 nonlocal n
-                writer.write(image)
+                sink.send(image)
                 n += 1
                 bar.update(n)
 
@@ -157,14 +187,13 @@ def run_render(args) -> int:
                 # decoding and segmentation on one thread, rendering and encoding on this one
                 r = VideoBackgroundRenderer(renderer, bg) if bg is not None and bg.is_video else renderer
                 run_frames(_chain(first, frames), seg, r, on_output, overlap=True)
+            except BaseException:
+                sink.abort()
+                raise
             finally:
-                writer.release()
                 bar.close()
-        os.replace(tmp, out)
-        ok = True
+            sink.close()
     finally:
-        if not ok and os.path.exists(tmp):
-            os.unlink(tmp)
         if ctx is not None:
             ctx.close()
         if bg is not None:

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from studio import StudioError
-from studio.render_cmd import BackgroundFeed, VideoBackgroundRenderer, settings_from_args
+from studio.render_cmd import BackgroundFeed, FileSink, VideoBackgroundRenderer, settings_from_args
 from studio.pipeline import run_live
 from studio.segmenter import Segmenter, choose_tier
 from studio.sources import open_source, parse_size
@@ -62,36 +62,6 @@ class Y4mSink:
 
     def close(self) -> None:
         self.stream.flush()
-
-
-class FileSink:
-    """A video file, written under a temporary name and renamed when complete: an existing file of that name
-    is replaced only by a finished recording."""
-
-    def __init__(self, path: str, w: int, h: int, fps: float):
-        import os
-        import tempfile
-
-        d = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(d) or not os.access(d, os.W_OK):
-            raise StudioError(f"cannot write {path}: folder {d} is missing or not writable")
-        fd, self.tmp = tempfile.mkstemp(prefix=".backdrop-", suffix=os.path.splitext(path)[1] or ".avi", dir=d)
-        os.close(fd)
-        self.path = path
-        fourcc = cv2.VideoWriter_fourcc(*("mp4v" if path.lower().endswith((".mp4", ".mov", ".m4v")) else "MJPG"))
-        self.writer = cv2.VideoWriter(self.tmp, fourcc, fps, (w, h))
-        if not self.writer.isOpened():
-            os.unlink(self.tmp)
-            raise StudioError(f"cannot write video {path}")
-
-    def send(self, frame_bgr):
-        self.writer.write(frame_bgr)
-
-    def close(self):
-        import os
-
-        self.writer.release()
-        os.replace(self.tmp, self.path)
 
 
 class VirtualCameraSink:
