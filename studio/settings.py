@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from studio import StudioError
+from studio import StudioError, printable
 
 FORMAT = "backdrop-preset"
 VERSION = 2
@@ -36,6 +36,8 @@ _NUM = {
     "wrap_width": (0.0, 64.0),
 }
 _CHOICE = {"mode": MODES, "tier": TIERS, "wrap_blend": WRAP_BLENDS}
+COVERAGE_MIN_GAP = 0.01  # the smoothstep divides by (high - low): both renderers need a real gap
+TOP_LEVEL = ("format", "version", "settings")
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,8 @@ class EffectSettings:
     mirror: bool = False
 
     def __post_init__(self):
-        validate(asdict(self))
+        for name, value in validate(asdict(self)).items():  # keep the normalised values (floats, tuple)
+            object.__setattr__(self, name, value)
 
     # -- convenience ------------------------------------------------------------------------------------------
     def with_(self, **changes) -> "EffectSettings":
@@ -71,18 +74,26 @@ def _err(name: str, msg: str) -> PresetError:
 def _num(name, v):
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise _err(name, f"must be a number, got {type(v).__name__}")
-    if not math.isfinite(v):
+    try:
+        f = float(v)
+    except OverflowError:  # an integer beyond float range
+        raise _err(name, "is far out of range") from None
+    if not math.isfinite(f):
         raise _err(name, "must be finite")
-    return float(v)
+    return f
+
+
+def _known_fields() -> set[str]:
+    return {f.name for f in fields(EffectSettings)}
 
 
 def validate(d: dict) -> dict:
     """Check a complete settings dict; return it with numbers as floats and coverage as a tuple."""
     out = {}
-    known = {f.name for f in fields(EffectSettings)}
+    known = _known_fields()
     for k in d:
         if k not in known:
-            raise _err(k, "unknown field")
+            raise _err(printable(k, 60), "unknown field")
     for name, (lo, hi) in _NUM.items():
         if name in d:
             v = _num(name, d[name])
@@ -93,7 +104,7 @@ def validate(d: dict) -> dict:
         if name in d:
             v = d[name]
             if not isinstance(v, str) or v not in choices:
-                raise _err(name, f"must be one of {', '.join(choices)}, got {v!r}")
+                raise _err(name, f"must be one of {', '.join(choices)}, got {printable(repr(v), 60)}")
             out[name] = v
     for name in ("refine", "mirror"):
         if name in d:
@@ -111,6 +122,8 @@ def validate(d: dict) -> dict:
         lo, hi = (_num("coverage", x) for x in c)
         if not (0.0 <= lo < hi <= 1.0):
             raise _err("coverage", f"needs 0 <= low < high <= 1, got [{lo:g}, {hi:g}]")
+        if hi - lo < COVERAGE_MIN_GAP:
+            raise _err("coverage", f"high must exceed low by at least {COVERAGE_MIN_GAP:g}, got [{lo:g}, {hi:g}]")
         out["coverage"] = (lo, hi)
     return out
 
@@ -164,6 +177,13 @@ def parse_preset(doc) -> EffectSettings:
         raise PresetError("preset must be a JSON object")
     if doc.get("format") != FORMAT:
         raise PresetError(f"not a Backdrop preset (field 'format' must be {FORMAT!r})")
+    for key in doc:
+        if key not in TOP_LEVEL:
+            where = next((k for k in TOP_LEVEL if str(key).lower() == k), None)
+            hint = (f"did you mean {where!r}?" if where else
+                    "settings go inside 'settings'" if key in _known_fields() else
+                    f"a preset holds only {', '.join(TOP_LEVEL)}")
+            raise PresetError(f"preset has an unknown top-level field {printable(key, 60)!r}: {hint}")
     ver = doc.get("version")
     if isinstance(ver, bool) or not isinstance(ver, int):
         raise PresetError("preset field 'version' must be an integer")
@@ -175,24 +195,42 @@ def parse_preset(doc) -> EffectSettings:
     if not isinstance(settings, dict):
         raise PresetError("preset field 'settings' must be a JSON object")
     while ver < VERSION:
+        if ver not in MIGRATIONS:
+            raise PresetError(f"preset version {ver} cannot be migrated to {VERSION}")
         settings = MIGRATIONS[ver](settings)
         ver += 1
     return from_dict(settings)
 
 
+MAX_PRESET_BYTES = 1 << 20  # a preset is a few hundred bytes; anything this big is not one
+
+
 def load_preset(path: str | os.PathLike) -> EffectSettings:
-    p = Path(path)
+    """Read, check and migrate a preset file; every failure is a PresetError with one printable line."""
+    shown = printable(path, 120)
     try:
-        text = p.read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            raw = f.read(MAX_PRESET_BYTES + 1)
     except FileNotFoundError:
-        raise PresetError(f"preset not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise PresetError(f"cannot read preset {path}: {e}") from None
+        raise PresetError(f"preset not found: {shown}") from None
+    except (OSError, ValueError) as e:  # ValueError: a NUL byte in the path
+        raise PresetError(f"cannot read preset {shown}: {printable(getattr(e, 'strerror', None) or e, 80)}") from None
+    if len(raw) > MAX_PRESET_BYTES:
+        raise PresetError(f"preset {shown} is too large to be a preset (over {MAX_PRESET_BYTES >> 20} MB)")
+    try:
+        text = raw.decode("utf-8-sig")  # a byte-order mark (Notepad) is fine
+    except UnicodeDecodeError:
+        raise PresetError(f"preset {shown} is not UTF-8 text") from None
     try:
         doc = json.loads(text)
+    except RecursionError:
+        raise PresetError(f"preset {shown} is nested too deeply to be a preset") from None
     except ValueError as e:
-        raise PresetError(f"preset {path} is not valid JSON: {e}") from None
-    return parse_preset(doc)
+        raise PresetError(f"preset {shown} is not valid JSON: {printable(e, 120)}") from None
+    try:
+        return parse_preset(doc)
+    except PresetError as e:
+        raise PresetError(f"{shown}: {e}") from None
 
 
 def preset_doc(s: EffectSettings) -> dict:

@@ -10,9 +10,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from studio import StudioError
+from studio import StudioError, printable
 
 VIDEO_EXT = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".y4m", ".mpg", ".mpeg", ".ogv"}
+MAX_SIDE = 8192  # the largest frame side any command accepts
 IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
 
@@ -210,15 +211,20 @@ class DemoSource(FrameSource):
         return f
 
 
-def parse_size(text: str | None) -> tuple[int, int] | None:
+def parse_size(text) -> tuple[int, int] | None:
+    """'1280x720' (or an already parsed (w, h)) -> (w, h); None stays None."""
     if not text:
         return None
+    if isinstance(text, tuple):
+        return text
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise StudioError(f"size must look like 1280x720, got {text!r}") from None
-    if w <= 0 or h <= 0 or w > 8192 or h > 8192:
-        raise StudioError(f"size {text!r} out of range")
+        raise StudioError(f"size must look like 1280x720, got {printable(repr(text), 40)}") from None
+    if not (16 <= w <= MAX_SIDE and 16 <= h <= MAX_SIDE):
+        raise StudioError(f"size {w}x{h} is out of range: each side 16 to {MAX_SIDE}")
+    if w % 2 or h % 2:
+        raise StudioError(f"size {w}x{h}: width and height must be even (4:2:0 video)")
     return w, h
 
 
