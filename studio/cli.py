@@ -217,8 +217,9 @@ def _stop_on_signal(signum, _frame):
 
 def install_signal_handlers() -> None:
     for name in ("SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), _stop_on_signal)
+        sig = getattr(signal, name, None)
+        if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:  # nohup's choice stands
+            signal.signal(sig, _stop_on_signal)
     if hasattr(signal, "SIGXFSZ"):  # past a file-size limit a write fails with EFBIG instead of killing us
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
@@ -227,6 +228,10 @@ def main(argv=None) -> int:
     from studio.alloc import tune_allocator
 
     tune_allocator()
+    # OpenCV and its FFmpeg print warnings per frame (a full disk: one per frame); the commands check results
+    # themselves and say what went wrong in one line
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):

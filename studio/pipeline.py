@@ -1,12 +1,11 @@
 """The headless pipeline: source -> segmenter -> renderer -> sink, in series or overlapped on two threads.
 
-Overlapped: a segmentation thread and the rendering (calling) thread hand frames over through a bounded queue.
-For files every frame is kept, in order (the queue blocks); for live sources the hand-off is a single slot where
-the newest frame wins and stale ones are dropped and counted. LiteRT and OpenCV release the GIL, so the two
-stages run on two cores."""
+Overlapped: a segmentation thread and the rendering (calling) thread hand frames over through a single slot.
+For files every frame is kept, in order (the slot waits until it is free); for live sources the capture slot is
+overwritten: the newest frame wins and stale ones are dropped and counted. LiteRT and OpenCV release the GIL,
+so the two stages run on two cores."""
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,7 +26,9 @@ class Packet:
 
 
 class LatestSlot:
-    """Single-slot hand-off: put() overwrites, get() waits for the newest item. Counts dropped items."""
+    """Single-slot hand-off. put() overwrites (the newest item wins; the one replaced is counted as dropped),
+    put_wait() waits until the slot is free (back-pressure, nothing dropped); get() waits for an item. close()
+    wakes every waiter: get() then returns None and puts are ignored."""
 
     def __init__(self):
         self._cv = threading.Condition()
@@ -37,16 +38,29 @@ class LatestSlot:
 
     def put(self, item) -> None:
         with self._cv:
+            if self._closed:
+                return
             if self._item is not None:
                 self.dropped += 1
             self._item = item
-            self._cv.notify()
+            self._cv.notify_all()
+
+    def put_wait(self, item) -> bool:
+        """Hand over `item` once the slot is empty; False if the slot was closed first."""
+        with self._cv:
+            self._cv.wait_for(lambda: self._item is None or self._closed)
+            if self._closed:
+                return False
+            self._item = item
+            self._cv.notify_all()
+            return True
 
     def get(self, timeout: float | None = None):
         with self._cv:
             if not self._cv.wait_for(lambda: self._item is not None or self._closed, timeout):
                 return None
             item, self._item = self._item, None
+            self._cv.notify_all()
             return item
 
     def close(self) -> None:
@@ -57,9 +71,6 @@ class LatestSlot:
     @property
     def closed(self) -> bool:
         return self._closed
-
-
-_END = object()
 
 
 def _segment(seg: Segmenter, renderer, p: Packet, split: bool) -> Packet:
@@ -103,36 +114,44 @@ def run_frames(frames, seg: Segmenter, renderer, on_output, overlap: bool = True
             render(segment(Packet(i, f, time.perf_counter())))
         return
 
-    q: queue.Queue = queue.Queue(maxsize=1)
+    handoff = LatestSlot()
     errors: list[BaseException] = []
 
     def worker():
         try:
             for i, f in enumerate(frames):
-                q.put(segment(Packet(i, f, time.perf_counter())))
+                if not handoff.put_wait(segment(Packet(i, f, time.perf_counter()))):
+                    return
         except BaseException as e:  # surfaced on the calling thread
             errors.append(e)
         finally:
-            q.put(_END)
+            handoff.close()
 
     t = threading.Thread(target=worker, name="segment", daemon=True)
     t.start()
-    while True:
-        p = q.get()
-        if p is _END:
-            break
-        render(p)
-    t.join()
+    try:
+        while True:
+            p = handoff.get()
+            if p is None:
+                break
+            render(p)
+    finally:  # on_output may raise: the worker still ends, it does not wait on a full hand-off
+        handoff.close()
+        t.join()
     if errors:
         raise errors[0]
 
 
-def run_live(source, seg: Segmenter, renderer, on_output, should_stop=lambda: False, max_frames: int = 0) -> dict:
+def run_live(source, seg: Segmenter, renderer, on_output, should_stop=lambda: False, max_frames: int = 0,
+             check_every: float = 0.5) -> dict:
     """Live sources: a capture thread writes into a single slot (newest frame wins, stale frames dropped and
-    counted), a segmentation thread (with the renderer's mask-resolution half) hands a packet of one to the
-    calling thread, which renders and calls on_output(packet, image). Returns {"dropped": n, "frames": n}."""
-    slot = LatestSlot()
-    q: queue.Queue = queue.Queue(maxsize=1)
+    counted), a segmentation thread (with the renderer's mask-resolution half) hands each packet on through a
+    second slot with back-pressure, and the calling thread renders and calls on_output(packet, image).
+    should_stop() is asked after every frame and at least every `check_every` s while no frame comes.
+    Every thread has ended when this returns (normally, by an exception, or by KeyboardInterrupt).
+    Returns {"dropped": n, "frames": n}."""
+    frames_in = LatestSlot()
+    packets = LatestSlot()
     stop = threading.Event()
     errors: list[BaseException] = []
     split = hasattr(renderer, "prepare")
@@ -142,32 +161,25 @@ def run_live(source, seg: Segmenter, renderer, on_output, should_stop=lambda: Fa
         try:
             while not stop.is_set():
                 f = source.read()
-                slot.put(Packet(i, f, time.perf_counter()))
+                frames_in.put(Packet(i, f, time.perf_counter()))
                 i += 1
         except BaseException as e:
             errors.append(e)
         finally:
-            slot.close()
+            frames_in.close()
 
     def segment():
         try:
-            while not stop.is_set():
-                p = slot.get(timeout=0.1)
-                if p is None:
-                    if slot.closed:
-                        break
-                    continue
-                _segment(seg, renderer, p, split)
-                while not stop.is_set():
-                    try:
-                        q.put(p, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+            while True:
+                p = frames_in.get()
+                if p is None or stop.is_set():
+                    break
+                if not packets.put_wait(_segment(seg, renderer, p, split)):
+                    break
         except BaseException as e:
             errors.append(e)
         finally:
-            q.put(_END)
+            packets.close()
 
     threads = [threading.Thread(target=capture, name="capture", daemon=True),
                threading.Thread(target=segment, name="segment", daemon=True)]
@@ -176,24 +188,19 @@ def run_live(source, seg: Segmenter, renderer, on_output, should_stop=lambda: Fa
     n = 0
     try:
         while not should_stop() and (not max_frames or n < max_frames):
-            try:
-                p = q.get(timeout=0.2)
-            except queue.Empty:
+            p = packets.get(timeout=check_every)
+            if p is None:
+                if packets.closed:
+                    break
                 continue
-            if p is _END:
-                break
             on_output(p, _render(renderer, p, split))
             n += 1
     finally:
         stop.set()
-        slot.close()
-        try:
-            while True:
-                q.get_nowait()
-        except queue.Empty:
-            pass
-        for t in threads:
-            t.join(timeout=2.0)
-    if errors and not isinstance(errors[0], (EOFError,)):
+        frames_in.close()
+        packets.close()
+        for t in threads:  # each wakes at once: both slots are closed; a source read ends within a frame
+            t.join()
+    if errors and not isinstance(errors[0], EOFError):
         raise errors[0]
-    return {"dropped": slot.dropped, "frames": n}
+    return {"dropped": frames_in.dropped, "frames": n}

@@ -1,15 +1,16 @@
 """`backdrop render INPUT -o OUTPUT`: the effect applied to an image or a whole video, written atomically."""
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
-from studio import StudioError
+from studio import StudioError, printable
+from studio.atomic import check_target, write_bytes
+from studio.output import VIDEO_OUTPUTS, check_video_target, open_video_file
 from studio.pipeline import run_frames
 from studio.segmenter import Segmenter, choose_tier
 from studio.settings import DEFAULTS, load_preset
@@ -66,60 +67,37 @@ def load_background(path: str) -> np.ndarray:
         feed.close()
 
 
-class _Progress:
-    def __init__(self, total: int | None):
-        self.total = total
-        self.tty = sys.stderr.isatty()
-
-    def update(self, i: int) -> None:
-        if self.total:
-            done = int(30 * i / self.total)
-            line = f"\r[{'#' * done}{'.' * (30 - done)}] {i}/{self.total} frames"
-        else:
-            line = f"\r{i} frames"
-        if self.tty or i == self.total or i % 50 == 0:
-            sys.stderr.write(line)
-            sys.stderr.flush()
-
-    def close(self) -> None:
-        sys.stderr.write("\n")
-
-
-def _writable_dir(out: Path) -> None:
-    d = out.parent if str(out.parent) else Path(".")
-    if not d.is_dir():
-        raise StudioError(f"cannot write {out}: folder {d} does not exist")
-    if not os.access(d, os.W_OK):
-        raise StudioError(f"cannot write {out}: folder {d} is not writable")
+def _check_paths(inp: Path, out: Path) -> bool:
+    """Everything about input and output that can be checked before any work; True for an image input."""
+    shown = printable(inp, 120)
+    try:
+        if not inp.is_file():
+            raise StudioError(f"input not found: {shown}" if not inp.exists() else f"input {shown} is not a file")
+    except OSError as e:
+        raise StudioError(f"cannot read input {shown}: {e.strerror}") from None
+    is_image = inp.suffix.lower() in IMAGE_EXT
+    check_target(out)
+    if is_image:
+        if out.suffix.lower() not in IMAGE_EXT:
+            raise StudioError(f"output {printable(out, 120)} must be an image "
+                              f"({', '.join(sorted(IMAGE_EXT))}) for an image input")
+    else:
+        if out.suffix.lower() in IMAGE_EXT:
+            raise StudioError(f"output {printable(out, 120)} is an image but the input is a video; "
+                              f"use one of {', '.join(VIDEO_OUTPUTS)}")
+        check_video_target(str(out))
+    return is_image
 
 
-class FileSink:
-    """A video file, written under a temporary name and renamed by close(): an existing file of that name is
-    replaced only by a finished recording; abort() drops the unfinished one."""
-
-    def __init__(self, path: str, w: int, h: int, fps: float):
-        out = Path(path)
-        _writable_dir(out)
-        fd, self.tmp = tempfile.mkstemp(prefix=".backdrop-", suffix=out.suffix or ".avi", dir=str(out.parent))
-        os.close(fd)
-        self.path = path
-        fourcc = cv2.VideoWriter_fourcc(*("mp4v" if out.suffix.lower() in (".mp4", ".mov", ".m4v") else "MJPG"))
-        self.writer = cv2.VideoWriter(self.tmp, fourcc, fps, (w, h))
-        if not self.writer.isOpened():
-            os.unlink(self.tmp)
-            raise StudioError(f"cannot write video {path} (unsupported container {out.suffix}?)")
-
-    def send(self, frame_bgr) -> None:
-        self.writer.write(frame_bgr)
-
-    def close(self) -> None:
-        self.writer.release()
-        os.replace(self.tmp, self.path)
-
-    def abort(self) -> None:
-        self.writer.release()
-        if os.path.exists(self.tmp):
-            os.unlink(self.tmp)
+def _video_frames(src):
+    try:
+        while True:
+            try:
+                yield src.read()
+            except EOFError:
+                return
+    finally:
+        src.close()
 
 
 def run_render(args) -> int:
@@ -127,79 +105,66 @@ def run_render(args) -> int:
 
     s = settings_from_args(args)
     inp, out = Path(args.input), Path(args.output)
-    if not inp.is_file():
-        raise StudioError(f"input not found: {inp}")
-    _writable_dir(out)
-    is_image = inp.suffix.lower() in IMAGE_EXT
-    if is_image and out.suffix.lower() not in IMAGE_EXT:
-        raise StudioError(f"output {out} must be an image ({', '.join(sorted(IMAGE_EXT))}) for an image input")
-    bg = BackgroundFeed(s.background) if s.mode == "replace" else None
-    if is_image:
-        frames = iter([read_image(inp)])
-        fps, total = 0.0, 1
-    else:
-        src = VideoSource(str(inp), loop=False)
-        fps, total = src.fps, src.frame_count
-
-        def gen():
-            try:
-                while True:
-                    try:
-                        yield src.read()
-                    except EOFError:
-                        return
-            finally:
-                src.close()
-        frames = gen()
-    first = next(frames)
-    h, w = first.shape[:2]
-    tier = s.tier
-    if tier == "auto":
-        tier = choose_tier(fps or 30.0, (w, h)).tier
-    seg = Segmenter(tier)
-    renderer, ctx = make_renderer(args.renderer, s)
-    if bg is not None:
-        renderer.set_background(bg.next())
+    is_image = _check_paths(inp, out)
+    bg = renderer = ctx = None
     try:
+        bg = BackgroundFeed(s.background) if s.mode == "replace" else None
+        if is_image:
+            frames = iter([read_image(inp)])
+            fps, total = 0.0, 1
+        else:
+            src = VideoSource(str(inp), loop=False)
+            fps, total = src.fps, src.frame_count
+            frames = _video_frames(src)
+        first = next(frames)
+        h, w = first.shape[:2]
+        tier = s.tier
+        if tier == "auto":
+            c = choose_tier(fps or 30.0, (w, h))
+            tier = c.tier
+            s = s.with_(refine=s.refine and c.refine)
+        seg = Segmenter(tier)
+        renderer, ctx = make_renderer(args.renderer, s)
+        if bg is not None:
+            renderer.set_background(bg.next())
         if is_image:
             img = renderer.render(first, seg(first).mask, s)
-            fd, tmp = tempfile.mkstemp(prefix=".backdrop-", suffix=out.suffix, dir=str(out.parent or "."))
-            os.close(fd)
-            try:
-                if not cv2.imwrite(tmp, img):
-                    raise StudioError(f"cannot encode {out.suffix} image")
-                os.replace(tmp, out)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            ok, data = cv2.imencode(out.suffix, img)
+            if not ok:
+                raise StudioError(f"cannot encode a {out.suffix} image")
+            write_bytes(out, data.tobytes())
         else:
-            sink = FileSink(str(out), w, h, fps or 30.0)
-            bar = _Progress(total)
-            n = 0
-
-            def on_output(_packet, image):
-                nonlocal n
-                sink.send(image)
-                n += 1
-                bar.update(n)
-
-            try:
-                # decoding and segmentation on one thread, rendering and encoding on this one
-                r = VideoBackgroundRenderer(renderer, bg) if bg is not None and bg.is_video else renderer
-                run_frames(_chain(first, frames), seg, r, on_output, overlap=True)
-            except BaseException:
-                sink.abort()
-                raise
-            finally:
-                bar.close()
-            sink.close()
+            r = VideoBackgroundRenderer(renderer, bg) if bg is not None and bg.is_video else renderer
+            _render_video(_chain(first, frames), seg, r, out, (w, h), fps or 30.0, total)
+    except KeyboardInterrupt:
+        print(f"render: interrupted; {printable(out, 120)} left unchanged", file=sys.stderr)
+        return 130
     finally:
         if ctx is not None:
             ctx.close()
         if bg is not None:
             bg.close()
-    print(f"wrote {out}")
+    print(f"wrote {printable(out, 200)}")
     return 0
+
+
+def _render_video(frames, seg, renderer, out: Path, size, fps: float, total: int | None) -> None:
+    """Decoding and segmentation on one thread, rendering and encoding on this one; the output replaces `out`
+    only when complete and verified."""
+    sink = open_video_file(str(out), size[0], size[1], fps)
+    bar = tqdm(total=total, unit="frame", file=sys.stderr, disable=None, leave=False)
+    try:
+        def on_output(_packet, image):
+            sink.send(image)
+            bar.update()
+
+        run_frames(frames, seg, renderer, on_output, overlap=True)
+    except BaseException:
+        sink.abort()
+        raise
+    finally:
+        bar.close()
+    sink.close()
 
 
 class VideoBackgroundRenderer:

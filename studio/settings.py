@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -238,21 +237,16 @@ def preset_doc(s: EffectSettings) -> dict:
 
 
 def save_preset(s: EffectSettings, path: str | os.PathLike) -> None:
-    """Write atomically: a crash never leaves a half-written preset in place of a good one."""
+    """Write atomically: a crash or a full disk never leaves a half-written preset in place of a good one, and
+    a reader watching the file never sees half of one. Failures are StudioError (one line)."""
+    from studio.atomic import write_bytes
+
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=p.name + ".", suffix=".tmp", dir=str(p.parent))
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(preset_doc(s), f, indent=2)
-            f.write("\n")
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StudioError(f"cannot write preset {printable(p, 120)}: {e.strerror}") from None
+    write_bytes(p, (json.dumps(preset_doc(s), indent=2) + "\n").encode())
 
 
 DEFAULTS = EffectSettings()

@@ -1,22 +1,19 @@
 """`backdrop vcam`: the pipeline without a window, into a virtual camera, a video file, or YUV4MPEG2 on stdout."""
 from __future__ import annotations
 
+import collections
 import sys
 import time
 
 import cv2
 import numpy as np
 
-from studio import StudioError
-from studio.render_cmd import BackgroundFeed, FileSink, VideoBackgroundRenderer, settings_from_args
+from studio import StudioError, printable
+from studio.output import VirtualCameraSink, Y4mSink, check_video_target, open_video_file
+from studio.render_cmd import BackgroundFeed, VideoBackgroundRenderer, settings_from_args
 from studio.pipeline import run_live
 from studio.segmenter import Segmenter, choose_tier
 from studio.sources import open_source, parse_size
-
-VCAM_HINT = ("no virtual camera backend found: on Linux install and load v4l2loopback "
-             "(sudo apt install v4l2loopback-dkms && sudo modprobe v4l2loopback devices=1 exclusive_caps=1 "
-             "card_label=Backdrop); on Windows/macOS install OBS Studio and start its virtual camera once; "
-             "or use --output PATH / --output -")
 
 
 def device_readers(path: str) -> int:
@@ -46,116 +43,73 @@ def device_readers(path: str) -> int:
     return n
 
 
-class Y4mSink:
-    """YUV4MPEG2 (4:2:0) to a binary stream: any client (ffmpeg, a player) can read it."""
-
-    def __init__(self, stream, w: int, h: int, fps: float):
-        if w % 2 or h % 2:
-            raise StudioError("YUV4MPEG2 4:2:0 needs an even width and height")
-        self.stream = stream
-        num, den = (int(round(fps * 1000)), 1000) if fps != int(fps) else (int(fps), 1)
-        stream.write(f"YUV4MPEG2 W{w} H{h} F{num}:{den} Ip A1:1 C420jpeg\n".encode())
-
-    def send(self, frame_bgr: np.ndarray) -> None:
-        self.stream.write(b"FRAME\n")
-        self.stream.write(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2YUV_I420).tobytes())
-
-    def close(self) -> None:
-        self.stream.flush()
-
-
-class VirtualCameraSink:
-    """pyvirtualcam: v4l2loopback on Linux, the OBS virtual camera elsewhere; frames in the backend's format."""
-
-    def __init__(self, w: int, h: int, fps: float, device: str | None):
-        try:
-            import pyvirtualcam
-        except ImportError:
-            raise StudioError("pyvirtualcam is not installed: pip install pyvirtualcam") from None
-        try:
-            self.cam = pyvirtualcam.Camera(width=w, height=h, fps=fps, device=device,
-                                           fmt=pyvirtualcam.PixelFormat.BGR)
-        except Exception as e:  # the library raises RuntimeError with the backend's reason
-            raise StudioError(f"{VCAM_HINT} ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
-        self.device = self.cam.device
-
-    def send(self, frame_bgr):
-        self.cam.send(frame_bgr)
-        self.cam.sleep_until_next_frame()
-
-    def close(self):
-        self.cam.close()
+def open_sink(args, w: int, h: int, fps: float):
+    if args.output == "-":
+        return Y4mSink(sys.stdout.buffer, w, h, fps)
+    if args.output:
+        return open_video_file(args.output, w, h, fps)
+    sink = VirtualCameraSink(w, h, fps, args.device)
+    print(f"backdrop: sending to virtual camera {sink.device}", file=sys.stderr)
+    return sink
 
 
 def run_vcam(args) -> int:
+    """The live pipeline into one sink until --frames, Ctrl+C/SIGTERM/SIGHUP, or a fault.
+
+    A recording (--output FILE) stopped by the user is kept if it holds a frame; a run that fails never
+    replaces an existing file (see studio.output)."""
     from studio.bench import make_renderer
 
     s = settings_from_args(args)
+    if args.output and args.output != "-":
+        check_video_target(args.output)  # before the camera and the model are opened
     size = parse_size(args.size)
-    bg = BackgroundFeed(s.background) if s.mode == "replace" else None
-    src = open_source(args.source, size=size, fps=args.fps, loop=True, realtime=True)
-    w, h = size or src.size
-    fps = args.fps or src.fps or 30.0
-    tier = s.tier if s.tier != "auto" else choose_tier(fps, (w, h)).tier
-    seg = Segmenter(tier)
-    renderer, ctx = make_renderer(args.renderer, s)
-    if bg is not None:
-        renderer.set_background(bg.next())
-    if args.output == "-":
-        sink = Y4mSink(sys.stdout.buffer, w, h, fps)
-    elif args.output:
-        sink = FileSink(args.output, w, h, fps)
-    else:
-        sink = VirtualCameraSink(w, h, fps, args.device)
-        print(f"backdrop: sending to virtual camera {sink.device}", file=sys.stderr)
-    lat: list[float] = []
+    src = sink = ctx = bg = None
     state = {"n": 0, "dropped": 0, "t_status": time.perf_counter(), "readers_checked": 0.0, "readers": 1}
-    on_demand = bool(getattr(args, "on_demand", False)) and isinstance(sink, VirtualCameraSink)
-    if getattr(args, "on_demand", False) and not on_demand:
-        print("vcam: --on-demand applies to a virtual camera only; ignored", file=sys.stderr)
-    idle_frame = np.zeros((h, w, 3), np.uint8)
-    live_renderer = VideoBackgroundRenderer(renderer, bg) if bg is not None and bg.is_video else renderer
+    lat: collections.deque = collections.deque(maxlen=9000)
     t_start = time.perf_counter()
-
-    class Feed:
-        """The source as the pipeline sees it: paced when it is a file, fitted to the output size, mirrored."""
-
-        def __init__(self, src):
-            self.src = src
-            self.next_due = None
-
-        def read(self):
-            if not self.src.live:  # files and stills play at their frame rate, like a camera
-                now = time.perf_counter()
-                self.next_due = max(now, self.next_due or now)
-                if self.next_due > now:
-                    time.sleep(self.next_due - now)
-                self.next_due += 1.0 / fps
-            frame = self.src.read()
-            if frame.shape[1] != w or frame.shape[0] != h:
-                frame = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
-            return cv2.flip(frame, 1) if s.mirror else frame
-
-    def nobody_watching() -> bool:
-        if not on_demand:
-            return False
-        now = time.perf_counter()
-        if now - state["readers_checked"] > 1.0:
-            state["readers"] = device_readers(sink.device)
-            state["readers_checked"] = now
-        return state["readers"] == 0
-
-    def on_output(p, out):
-        sink.send(out)
-        lat.append(p.timings["latency"])
-        state["n"] += 1
-        now = time.perf_counter()
-        if now - state["t_status"] >= 3.0:
-            print(f"vcam: {state['n'] / (now - t_start):.1f} fps, latency p95 {np.percentile(lat[-300:], 95):.1f} ms,"
-                  f" dropped {state['dropped']}", file=sys.stderr, flush=True)
-            state["t_status"] = now
-
+    stopped_by = None
     try:
+        bg = BackgroundFeed(s.background) if s.mode == "replace" else None
+        src = open_source(args.source, size=size, fps=args.fps, loop=True, realtime=True)
+        w, h = size or src.size
+        fps = args.fps or src.fps or 30.0
+        tier, refine = s.tier, s.refine
+        if tier == "auto":
+            c = choose_tier(fps, (w, h))
+            tier, refine = c.tier, s.refine and c.refine
+            s = s.with_(refine=refine)
+        seg = Segmenter(tier)
+        renderer, ctx = make_renderer(args.renderer, s)
+        if bg is not None:
+            renderer.set_background(bg.next())
+        sink = open_sink(args, w, h, fps)
+        on_demand = bool(args.on_demand) and isinstance(sink, VirtualCameraSink)
+        if args.on_demand and not on_demand:
+            print("vcam: --on-demand applies to a virtual camera only; ignored", file=sys.stderr)
+        idle_frame = np.zeros((h, w, 3), np.uint8)
+        live_renderer = VideoBackgroundRenderer(renderer, bg) if bg is not None and bg.is_video else renderer
+
+        def nobody_watching() -> bool:
+            if not on_demand:
+                return False
+            now = time.perf_counter()
+            if now - state["readers_checked"] > 1.0:
+                state["readers"] = device_readers(sink.device)
+                state["readers_checked"] = now
+            return state["readers"] == 0
+
+        def on_output(p, out):
+            sink.send(out)
+            lat.append(p.timings["latency"])
+            state["n"] += 1
+            now = time.perf_counter()
+            if now - state["t_status"] >= 3.0:
+                print(f"vcam: {state['n'] / (now - t_start):.1f} fps, latency p95 "
+                      f"{np.percentile(list(lat)[-300:], 95):.1f} ms, dropped {state['dropped']}",
+                      file=sys.stderr, flush=True)
+                state["t_status"] = now
+
         while not args.frames or state["n"] < args.frames:
             if nobody_watching():
                 if src is not None:  # nobody is watching: release the camera
@@ -169,29 +123,73 @@ def run_vcam(args) -> int:
                 src = open_source(args.source, size=size, fps=args.fps, loop=True, realtime=True)
                 renderer.reset()
                 print("vcam: client connected, camera reopened", file=sys.stderr, flush=True)
-            res = run_live(Feed(src), seg, live_renderer, on_output, should_stop=nobody_watching,
+            res = run_live(PacedFeed(src, (w, h), fps, s.mirror), seg, live_renderer, on_output,
+                           should_stop=nobody_watching,
                            max_frames=(args.frames - state["n"]) if args.frames else 0)
             state["dropped"] += res["dropped"]
             if res["frames"] == 0 and not nobody_watching():
                 break
-    except KeyboardInterrupt:
-        pass
+    except KeyboardInterrupt as e:
+        stopped_by = str(e) or "SIGINT"
     except BrokenPipeError:
-        pass
+        stopped_by = "the reader closing the pipe"
+        _silence_stdout()
+    except BaseException:
+        if sink is not None:
+            sink.abort()  # a failed run never replaces anything
+        raise
     finally:
-        try:
-            sink.close()
-        except (BrokenPipeError, OSError):
-            pass
-        if src is not None:
-            src.close()
-        if bg is not None:
-            bg.close()
-        if ctx is not None:
-            ctx.close()
+        for thing in (src, bg, ctx):
+            if thing is not None:
+                thing.close()
+    target = f"{printable(args.output, 120)}" if args.output and args.output != "-" else ""
+    if sink is None or sink.frames == 0:
+        if sink is not None:
+            sink.abort()
+        print(f"vcam: stopped by {stopped_by or 'the source ending'} before the first frame"
+              + (f"; {target} left unchanged" if target else ""), file=sys.stderr)
+        return 0
+    try:
+        sink.close()
+    except BrokenPipeError:
+        _silence_stdout()
     n = state["n"]
     el = time.perf_counter() - t_start
-    if lat:
-        print(f"vcam: {n} frames, {n / el:.1f} fps, latency p50 {np.median(lat):.1f} ms, "
-              f"p95 {np.percentile(lat, 95):.1f} ms, dropped {state['dropped']}", file=sys.stderr)
+    a = np.asarray(lat) if lat else np.zeros(1)
+    print(f"vcam: {n} frames, {n / el:.1f} fps, latency p50 {np.median(a):.1f} ms, "
+          f"p95 {np.percentile(a, 95):.1f} ms, dropped {state['dropped']}"
+          + (f", stopped by {stopped_by}" if stopped_by else "") + (f", wrote {target}" if target else ""),
+          file=sys.stderr)
     return 0
+
+
+def _silence_stdout() -> None:
+    """The reader of stdout is gone: point stdout at /dev/null so the exit flush does not complain."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except OSError:
+        pass
+
+
+class PacedFeed:
+    """A source as the live pipeline sees it: files and stills paced to the frame rate like a camera, fitted to
+    the output size, mirrored when asked."""
+
+    def __init__(self, src, size: tuple[int, int], fps: float, mirror: bool):
+        self.src, self.size, self.fps, self.mirror = src, size, fps, mirror
+        self.next_due = None
+
+    def read(self):
+        if not self.src.live:
+            now = time.perf_counter()
+            self.next_due = max(now, self.next_due or now)
+            if self.next_due > now:
+                time.sleep(self.next_due - now)
+            self.next_due += 1.0 / self.fps
+        frame = self.src.read()
+        w, h = self.size
+        if frame.shape[1] != w or frame.shape[0] != h:
+            frame = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
+        return cv2.flip(frame, 1) if self.mirror else frame

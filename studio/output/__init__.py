@@ -1,0 +1,234 @@
+"""Where rendered frames go. Every sink has the same three calls (pyvirtualcam's backend pattern):
+
+  send(frame_bgr)  one frame, BGR uint8 at the size the sink was opened with
+  close()          the stream is complete: a file is checked and renamed over its target
+  abort()          the stream failed: a file sink drops its temporary file and the target is left as it was
+
+Rule for files (`render -o`, `vcam --output`): the target is replaced only by a complete, verified recording. A
+recording stopped by the user (Ctrl+C, SIGTERM, SIGHUP) is complete if it holds at least one frame; a run that
+fails (source lost, disk full, write error) never replaces anything."""
+from __future__ import annotations
+
+import os
+import resource
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from studio import StudioError, printable
+from studio.atomic import AtomicFile, check_target
+
+# extension -> OpenCV fourcc; .y4m is written by Y4mSink. WebM is not offered: OpenCV has no VP8/VP9 tag for it.
+VIDEO_CODECS = {".mp4": "mp4v", ".mov": "mp4v", ".m4v": "mp4v", ".mkv": "MJPG", ".avi": "MJPG"}
+VIDEO_OUTPUTS = (*VIDEO_CODECS, ".y4m")
+
+
+class Sink:
+    frames = 0
+
+    def send(self, frame_bgr: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        self.close()
+
+
+def y4m_header(w: int, h: int, fps: float) -> bytes:
+    if w % 2 or h % 2:
+        raise StudioError("YUV4MPEG2 4:2:0 needs an even width and height")
+    num, den = (int(fps), 1) if float(fps).is_integer() else (int(round(fps * 1000)), 1000)
+    return f"YUV4MPEG2 W{w} H{h} F{num}:{den} Ip A1:1 C420jpeg\n".encode()
+
+
+class Y4mSink(Sink):
+    """YUV4MPEG2 (4:2:0) to a binary stream (stdout, a FIFO): any client (ffmpeg, a player) can read it.
+    A reader that goes away raises BrokenPipeError from send()."""
+
+    def __init__(self, stream, w: int, h: int, fps: float):
+        self.stream = stream
+        self.frames = 0
+        stream.write(y4m_header(w, h, fps))
+
+    def send(self, frame_bgr: np.ndarray) -> None:
+        self.stream.write(b"FRAME\n")
+        self.stream.write(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2YUV_I420).data)
+        self.frames += 1
+
+    def close(self) -> None:
+        self.stream.flush()
+
+    def abort(self) -> None:
+        try:
+            self.stream.flush()
+        except OSError:
+            pass
+
+
+class Y4mFileSink(Y4mSink):
+    """A .y4m file, written atomically: every write error (disk full, file too large) surfaces at once."""
+
+    def __init__(self, path: str, w: int, h: int, fps: float):
+        self.target = AtomicFile(path, binary_handle=True)
+        try:
+            super().__init__(self.target.file, w, h, fps)
+        except BaseException:
+            self.target.abort()
+            raise
+
+    def send(self, frame_bgr: np.ndarray) -> None:
+        try:
+            super().send(frame_bgr)
+        except OSError as e:  # ENOSPC, EFBIG (past RLIMIT_FSIZE), EIO
+            raise StudioError(f"writing {printable(self.target.path, 120)} failed ({e.strerror or e}); "
+                              f"the existing file, if any, is unchanged") from None
+
+    def close(self) -> None:
+        if self.frames == 0:
+            self.abort()
+            raise StudioError(f"no frames were written; {printable(self.target.path, 120)} left unchanged")
+        try:
+            self.target.commit()
+        except OSError as e:
+            self.abort()
+            raise StudioError(f"writing {printable(self.target.path, 120)} failed ({e.strerror or e}); "
+                              f"the existing file, if any, is unchanged") from None
+
+    def abort(self) -> None:
+        self.target.abort()
+
+
+def _space_left(path: str) -> int:
+    try:
+        st = os.statvfs(path)
+        return st.f_bavail * st.f_frsize
+    except OSError:
+        return 1 << 40
+
+
+def _at_size_limit(size: int) -> bool:
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    return soft != resource.RLIM_INFINITY and size >= soft
+
+
+class VideoFileSink(Sink):
+    """A compressed video through OpenCV's VideoWriter. The writer reports no write errors, so close() checks
+    the result before it replaces anything: the container's frame count, the last frame decoded back, and no
+    sign of a full disk or a file-size limit."""
+
+    def __init__(self, path: str, w: int, h: int, fps: float):
+        ext = Path(path).suffix.lower()
+        if ext not in VIDEO_CODECS:
+            raise StudioError(unsupported_output(path))
+        self.target = AtomicFile(path)
+        self.frames = 0
+        self.writer = cv2.VideoWriter(self.target.tmp, cv2.VideoWriter_fourcc(*VIDEO_CODECS[ext]), fps, (w, h))
+        if not self.writer.isOpened():
+            self.target.abort()
+            raise StudioError(f"cannot write video {printable(path, 120)}: the {ext} encoder did not open")
+
+    def send(self, frame_bgr: np.ndarray) -> None:
+        self.writer.write(frame_bgr)
+        self.frames += 1
+        if self.frames % 30 == 0:  # fail early, not after the whole video
+            problem = self._out_of_room()
+            if problem:
+                raise StudioError(f"writing {printable(self.target.path, 120)} failed ({problem}); "
+                                  f"the existing file, if any, is unchanged")
+
+    def _out_of_room(self) -> str:
+        tmp = self.target.tmp
+        if _space_left(tmp) < (64 << 10):
+            return "the disk is full"
+        if _at_size_limit(os.path.getsize(tmp)):
+            return "the file-size limit was reached"
+        return ""
+
+    def close(self) -> None:
+        self.writer.release()
+        shown = printable(self.target.path, 120)
+        if self.frames == 0:
+            self.target.abort()
+            raise StudioError(f"no frames were written; {shown} left unchanged")
+        problem = self._verify()
+        if problem:
+            self.target.abort()
+            raise StudioError(f"writing {shown} failed ({problem}); the existing file, if any, is unchanged")
+        self.target.commit()
+
+    def _verify(self) -> str:
+        tmp = self.target.tmp
+        problem = self._out_of_room()
+        if problem:
+            return problem
+        cap = cv2.VideoCapture(tmp)
+        try:
+            if not cap.isOpened():
+                return "the written file cannot be read back"
+            n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+            if n != self.frames:
+                return f"{n} of {self.frames} frames in the written file"
+            cap.set(cv2.CAP_PROP_POS_FRAMES, self.frames - 1)
+            if not cap.read()[0]:
+                return "the last frame cannot be decoded"
+        finally:
+            cap.release()
+        return ""
+
+    def abort(self) -> None:
+        self.writer.release()
+        self.target.abort()
+
+
+def unsupported_output(path) -> str:
+    ext = Path(path).suffix.lower() or "no extension"
+    return (f"cannot write {printable(path, 120)}: {ext} is not a supported video output; "
+            f"use one of {', '.join(VIDEO_OUTPUTS)}")
+
+
+def check_video_target(path: str) -> None:
+    """Everything about a video output that can be checked before any work starts."""
+    check_target(path)
+    if Path(path).suffix.lower() not in VIDEO_OUTPUTS:
+        raise StudioError(unsupported_output(path))
+
+
+def open_video_file(path: str, w: int, h: int, fps: float) -> Sink:
+    check_video_target(path)
+    if Path(path).suffix.lower() == ".y4m":
+        return Y4mFileSink(path, w, h, fps)
+    return VideoFileSink(path, w, h, fps)
+
+
+VCAM_HINT = ("no virtual camera backend found: on Linux install and load v4l2loopback "
+             "(sudo apt install v4l2loopback-dkms && sudo modprobe v4l2loopback devices=1 exclusive_caps=1 "
+             "card_label=Backdrop); on Windows/macOS install OBS Studio and start its virtual camera once; "
+             "or use --output PATH / --output -")
+
+
+class VirtualCameraSink(Sink):
+    """pyvirtualcam: v4l2loopback on Linux, the OBS virtual camera elsewhere; frames in the backend's format."""
+
+    def __init__(self, w: int, h: int, fps: float, device: str | None):
+        try:
+            import pyvirtualcam
+        except ImportError:
+            raise StudioError("pyvirtualcam is not installed: pip install pyvirtualcam") from None
+        try:
+            self.cam = pyvirtualcam.Camera(width=w, height=h, fps=fps, device=device,
+                                           fmt=pyvirtualcam.PixelFormat.BGR)
+        except Exception as e:  # the library raises RuntimeError with the backend's reason
+            raise StudioError(f"{VCAM_HINT} ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+        self.device = self.cam.device
+        self.frames = 0
+
+    def send(self, frame_bgr):
+        self.cam.send(frame_bgr)
+        self.frames += 1
+        self.cam.sleep_until_next_frame()
+
+    def close(self):
+        self.cam.close()
