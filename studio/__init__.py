@@ -1,6 +1,15 @@
 """Backdrop Studio core: sources, segmentation, effects, renderers, sinks. No Qt widgets here."""
 
+import os
+
 __version__ = "0.1.0"
+
+MAX_SIDE = 8192             # the largest frame side any command accepts
+MAX_PIXELS = MAX_SIDE * MAX_SIDE
+# OpenCV reads this when it loads (so here, before any module of ours imports cv2) and checks every image header
+# against it before allocating: a 10000x10000 file is refused in milliseconds instead of taking 300 MB to decode
+# and more than a gigabyte to render
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
 
 
 class StudioError(Exception):

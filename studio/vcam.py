@@ -8,7 +8,7 @@ import time
 import cv2
 import numpy as np
 
-from studio import StudioError, printable
+from studio import printable
 from studio.output import VirtualCameraSink, Y4mSink, check_video_target, open_video_file
 from studio.render_cmd import BackgroundFeed, VideoBackgroundRenderer, settings_from_args
 from studio.pipeline import run_live

@@ -47,14 +47,13 @@ def run_studio(args) -> int:
     from PySide6.QtWidgets import QApplication
 
     from studio import StudioError
-    from studio.models import installed
+    from studio.models import check_installed
     from ui.main_window import MainWindow
 
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") and \
             os.environ.get("QT_QPA_PLATFORM") is None:
         raise StudioError("no display found: run under a desktop session or `xvfb-run -a backdrop studio`")
-    if not installed():
-        raise StudioError("models are not installed: run `backdrop models fetch`")
+    check_installed()  # says which model is missing or corrupt, and how to repair it
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Backdrop Studio")
     app.setDesktopFileName("io.github.backdrop_studio.Studio")
