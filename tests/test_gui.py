@@ -220,3 +220,117 @@ def test_auto_tier_follows_a_portrait_source(window, qtbot, tmp_path, data_dir):
     n = window.frames
     qtbot.waitUntil(lambda: window.frames > n + 3, timeout=10000)
     assert window.viewport.packet.tier == "general"
+
+
+def test_signal_closes_the_window_from_the_event_loop(window, qtbot):
+    """Ctrl+C / SIGTERM / SIGHUP must not close the window inside the handler (it runs between any two
+    bytecodes, often inside paintGL: closing there freed the GL context under Qt and segfaulted)."""
+    import signal
+
+    from ui.app import install_close_on_signals
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        handler = install_close_on_signals(window)
+        assert signal.getsignal(signal.SIGTERM) is handler
+        handler(signal.SIGINT, None)
+        assert window.isVisible() and window.capture is not None   # nothing torn down inside the handler
+        qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
+        assert window.capture is None and window.viewport.renderer is None
+    finally:
+        for s, h in saved.items():
+            signal.signal(s, h)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig,mode", [("SIGINT", "blur"), ("SIGINT", "replace"), ("SIGINT", "replace"),
+                                      ("SIGTERM", "replace"), ("SIGHUP", "blur")])
+def test_studio_process_stops_cleanly_on_signals(sig, mode, tmp_path, data_dir):
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    bg = data_dir / "backgrounds/pixabay_porch-691330_1280.jpg"
+    (cfg / "last.json").write_text(json.dumps({"format": "backdrop-preset", "version": 2,
+                                               "settings": {"mode": mode, "background": str(bg)}}))
+    p = subprocess.Popen([sys.executable, "-m", "studio", "studio", "--source", "demo"], stderr=subprocess.PIPE,
+                         text=True, env={**os.environ, "BACKDROP_CONFIG": str(cfg)})
+    time.sleep(6)
+    p.send_signal(getattr(signal, sig))
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 0, (p.returncode, err)
+    assert "Traceback" not in err and "Fatal" not in err
+    assert json.loads((cfg / "last.json").read_text())["settings"]["mode"] == mode   # settings intact
+
+
+def test_broken_last_settings_start_with_defaults_kept_aside(qtbot, tmp_path, monkeypatch):
+    from studio.settings import DEFAULTS
+    from ui.main_window import MainWindow
+
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    broken = "[" * 5000 + "]" * 5000   # nesting that once stopped the studio from starting
+    (cfg / "last.json").write_text(broken)
+    monkeypatch.setenv("BACKDROP_CONFIG", str(cfg))
+    w = MainWindow(source="demo")
+    qtbot.addWidget(w)
+    w.show()
+    assert w.settings == DEFAULTS
+    assert w.banner.isVisible() and "Last settings could not be used" in w.banner.text()
+    kept = list(cfg.glob("last.json.broken-*"))
+    assert len(kept) == 1 and kept[0].read_text() == broken and str(kept[0]) in w.banner.text()
+    w.banner.dismiss.click()
+    assert not w.banner.isVisible()
+    w.close()
+
+
+def test_lost_source_stays_visible_until_it_returns(window, qtbot, tmp_path, data_dir):
+    import shutil
+    import time
+
+    clip = tmp_path / "cam.mkv"
+    shutil.copy(sorted((data_dir / "webcam-clips/videos").iterdir())[0], clip)
+    window.start_source(str(clip))
+    qtbot.waitUntil(lambda: window.frames >= 5, timeout=10000)
+    clip.rename(tmp_path / "away.mkv")
+    qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=15000)
+    assert "Source problem" in window.banner.text()
+    end = time.perf_counter() + 12.0   # the old status-bar message vanished after ~10 s
+    while time.perf_counter() < end:
+        qtbot.wait(500)
+        assert window.banner.isVisible() and "Source problem" in window.banner.text()
+    assert window.status_label.text().startswith("0.0 fps")
+    assert not window.banner.dismiss.isVisible()   # a live fault is not dismissed, it is fixed
+    (tmp_path / "away.mkv").rename(clip)
+    n = window.frames
+    qtbot.waitUntil(lambda: window.frames > n + 5, timeout=15000)
+    assert not window.banner.isVisible()
+    qtbot.waitUntil(lambda: not window.status_label.text().startswith("0.0 fps"), timeout=5000)
+
+
+def test_unreadable_background_is_shown(window, qtbot, tmp_path):
+    bad = tmp_path / "bg.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    before = window.settings
+    assert not window.set_background_path(str(bad))
+    assert window.settings == before
+    assert window.banner.isVisible() and "Background" in window.banner.text()
+    window.apply_settings(window.settings.with_(mode="replace", background=str(bad)))
+    assert "Background not shown" in window.banner.text()
+
+
+def test_scripted_run_with_a_missing_source_exits_2(tmp_path):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "studio", "studio", "--source", str(tmp_path / "none.mp4"),
+                        "--frames", "10", "--screenshot", str(tmp_path / "x.png")],
+                       capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "BACKDROP_CONFIG": str(tmp_path / "cfg")})
+    err = [l for l in r.stderr.strip().splitlines() if not l.startswith("INFO")]
+    assert r.returncode == 2 and len(err) == 1 and "not found" in err[0], r.stderr
+    assert not (tmp_path / "x.png").exists()

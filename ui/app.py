@@ -65,7 +65,7 @@ def run_studio(args) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from studio import StudioError
+    from studio import StudioError, printable
     from studio.models import check_installed
     from ui.main_window import MainWindow
 
@@ -89,7 +89,16 @@ def run_studio(args) -> int:
     keepalive.timeout.connect(lambda: None)
     keepalive.start()
     t0 = time.perf_counter()
+    failure = []
     if args.frames:
+        def on_source_failed(message):
+            # a scripted run has no one to watch the banner: a source that fails is an error
+            if not failure:
+                failure.append(message)
+                print(f"backdrop: error: {printable(message)}", file=sys.stderr, flush=True)
+                QTimer.singleShot(0, win.close)
+        win.source_failed.connect(on_source_failed)
+
         def on_frame(n):
             if n == 1:
                 win._first_frame_s = process_age()
@@ -109,4 +118,4 @@ def run_studio(args) -> int:
         win.frames_drawn.connect(on_frame)
     rc = app.exec()
     win.stop_threads()
-    return rc
+    return 2 if failure else rc

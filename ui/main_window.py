@@ -1,7 +1,9 @@
 """The studio's main window: viewport in the middle, panels at the side, presets in the menu."""
 from __future__ import annotations
 
+import collections
 import time
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QTimer, Signal
@@ -9,14 +11,14 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QScrollArea,
                                QTabWidget, QVBoxLayout, QWidget)
 
-from studio import StudioError
+from studio import StudioError, printable
 from studio.paths import config_dir
 from studio.pipeline import LatestSlot
 from studio.render_cmd import BackgroundFeed, load_background
 from studio.segmenter import choose_tier
 from studio.settings import DEFAULTS, EffectSettings, PresetError, load_preset, save_preset
 from studio.sources import list_cameras
-from ui.panels import EffectControls, MaskPanel, SourceSelector, StatsGraphs, TierSelector
+from ui.panels import EffectControls, FaultBanner, MaskPanel, SourceSelector, StatsGraphs, TierSelector
 from ui.viewport import Viewport
 from ui.workers import CaptureThread, SegmentWorker
 
@@ -25,12 +27,24 @@ def last_settings_path():
     return config_dir() / "last.json"
 
 
+def set_aside(p: Path) -> str:
+    """Move a broken settings file out of the way (never delete what the user had); say where it went."""
+    dest = p.with_name(f"{p.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}")
+    try:
+        p.rename(dest)
+    except OSError as e:
+        return f"It could not be moved aside ({e.strerror}) and will be replaced when settings change."
+    return f"The broken file was kept as {printable(dest, 160)}."
+
+
 class MainWindow(QMainWindow):
     frames_drawn = Signal(int)
+    source_failed = Signal(str)
 
     def __init__(self, source: str | None = None, preset: str | None = None):
         super().__init__()
         self.setWindowTitle("Backdrop Studio")
+        self.banner = FaultBanner()
         self.settings = self._initial_settings(preset)
         self.viewport = Viewport()
         self.viewport.set_settings(self.settings)
@@ -56,15 +70,21 @@ class MainWindow(QMainWindow):
         scroll.setWidget(side)
         scroll.setWidgetResizable(True)
         scroll.setMinimumWidth(400)
+        view = QVBoxLayout()
+        view.setContentsMargins(0, 0, 0, 0)
+        view.setSpacing(0)
+        view.addWidget(self.banner)
+        view.addWidget(self.viewport, 1)
         central = QWidget()
         lay = QHBoxLayout(central)
-        lay.addWidget(self.viewport, 1)
+        lay.addLayout(view, 1)
         lay.addWidget(scroll)
         self.setCentralWidget(central)
         self._make_menus()
 
         self.frames = 0
-        self.latencies: list[float] = []
+        self._last_latency = 0.0
+        self.latencies: collections.deque = collections.deque(maxlen=9000)
         self.dropped_seen = 0
         self._last_raw = None
         self._autosave = QTimer(self, singleShot=True, interval=500)
@@ -76,7 +96,7 @@ class MainWindow(QMainWindow):
         self.sources.source_chosen.connect(self.start_source)
         self.sources.open_file.connect(self._on_open_file)
         self.viewport.frame_drawn.connect(self._on_frame_drawn)
-        self.viewport.gl_failed.connect(self.show_error)
+        self.viewport.gl_failed.connect(lambda m: self.banner.set_fault("gl", m))
         # responsiveness probe: how late a 20 ms timer fires tells how long the GUI thread was busy
         self.stalls: list[float] = []
         self._probe_last = time.perf_counter()
@@ -91,7 +111,7 @@ class MainWindow(QMainWindow):
         self.worker = None
         self.slot = None
         self.tiers.set_tier(self.settings.tier)
-        self._apply_background(self.settings.background, quiet=True)
+        self._apply_background(self.settings.background)
         self.start_source(source or (cams[0] if cams else "demo"))
 
     # -- settings -----------------------------------------------------------------------------------------
@@ -103,7 +123,8 @@ class MainWindow(QMainWindow):
             try:
                 return load_preset(p)
             except PresetError as e:
-                self.statusBar().showMessage(f"last settings ignored: {e}", 8000)
+                self.banner.set_fault("settings", f"Last settings could not be used ({e}); starting from the "
+                                                  f"defaults. {set_aside(p)}")
         return DEFAULTS
 
     def apply_settings(self, s: EffectSettings, save: bool = True) -> None:
@@ -134,7 +155,7 @@ class MainWindow(QMainWindow):
         except OSError as e:
             self.statusBar().showMessage(f"could not save settings: {e}", 5000)
 
-    def _apply_background(self, path: str, quiet: bool = False) -> None:
+    def _apply_background(self, path: str) -> None:
         """Images go to the viewport once; videos are read frame by frame on the capture thread."""
         self._bg_feed_path = None
         if self.capture is not None:
@@ -154,10 +175,9 @@ class MainWindow(QMainWindow):
             else:
                 feed.close()
         except StudioError as e:
-            if not quiet:
-                self.show_error(f"background: {e}")
-            else:
-                self.statusBar().showMessage(f"background: {e}", 8000)
+            self.banner.set_fault("background", f"Background not shown: {e}")
+            return
+        self.banner.clear_fault("background")
 
     # -- sources and tiers ----------------------------------------------------------------------------------
     def _resolve_tier(self) -> str:
@@ -182,17 +202,27 @@ class MainWindow(QMainWindow):
             try:
                 self.capture.set_background_feed(BackgroundFeed(self._bg_feed_path))
             except StudioError as e:
-                self.show_error(f"background: {e}")
-        self.capture.source_error.connect(lambda m: self.show_error(m, modal=False))
+                self.banner.set_fault("background", f"Background not shown: {e}")
+        self.capture.source_error.connect(self._on_source_error)
         self.capture.source_ok.connect(self._on_source_ok)
         self.worker = SegmentWorker(self.slot, self._resolve_tier())
         self.worker.packet_ready.connect(self._on_packet)
-        self.worker.error.connect(lambda m: self.show_error(m, modal=False))
+        self.worker.error.connect(self._on_model_error)
         self.capture.start()
         self.worker.start()
 
+    def _on_source_error(self, message: str) -> None:
+        """The source failed to open or stopped: shown over the viewport until it delivers again."""
+        if message.startswith("background: "):
+            self.banner.set_fault("background", f"Background stopped: {message[12:]}")
+        else:
+            self.banner.set_fault("source", f"Source problem: {message}")
+            self.source_failed.emit(message)
+        self.last_error = message
+
     def _on_source_ok(self, name: str) -> None:
         """The source is open: Auto now knows its real size (portrait -> general) and frame rate."""
+        self.banner.clear_fault("source")
         self.statusBar().showMessage(f"source: {name}", 4000)
         if self.settings.tier == "auto" and self.worker is not None:
             self.worker.set_tier(self._resolve_tier())
@@ -217,7 +247,12 @@ class MainWindow(QMainWindow):
         self.capture = self.worker = None
 
     # -- frames ---------------------------------------------------------------------------------------------
+    def _on_model_error(self, message: str) -> None:
+        self.banner.set_fault("model", f"Segmentation stopped: {message}")
+        self.last_error = message
+
     def _on_packet(self, p):
+        self.banner.clear_fault("model")
         self._last_raw = p.mask
         self.viewport.set_packet(p)
 
@@ -226,9 +261,15 @@ class MainWindow(QMainWindow):
         self.latencies.append(timings.get("latency", 0.0))
         self.graphs.add(time.perf_counter(), timings)
         self.dropped_seen = (self.slot.dropped if self.slot is not None else 0) + self.viewport.dropped
-        self.status_label.setText(f"{self.graphs.fps():.1f} fps · latency {timings.get('latency', 0):.1f} ms · "
-                                  f"dropped {self.dropped_seen}")
+        self._last_latency = timings.get("latency", 0.0)
+        self._show_status()
         self.frames_drawn.emit(self.frames)
+
+    def _show_status(self) -> None:
+        """fps over the last two seconds: 0 as soon as frames stop, whatever the last latency was."""
+        fps = self.graphs.fps()
+        lat = f"latency {self._last_latency:.1f} ms" if fps > 0 else "no frames"
+        self.status_label.setText(f"{fps:.1f} fps · {lat} · dropped {self.dropped_seen}")
 
     def _on_probe(self):
         now = time.perf_counter()
@@ -241,6 +282,7 @@ class MainWindow(QMainWindow):
         return float(np.percentile(self.stalls[5:], 95)) if len(self.stalls) > 6 else 0.0
 
     def _refresh_masks(self):
+        self._show_status()
         refined = None
         r = self.viewport.renderer
         if r is not None and "weight" in getattr(r, "_tex", {}):
@@ -325,7 +367,7 @@ class MainWindow(QMainWindow):
         try:
             load_background(path)
         except StudioError as e:
-            self.show_error(f"background: {e}", modal=False)
+            self.banner.set_fault("background", f"Background not changed: {e}")
             return False
         self.apply_settings(self.settings.with_(background=path, mode="replace"))
         return True

@@ -1,13 +1,15 @@
 """Side panels: mask thumbnails, effect controls bound to EffectSettings, tier and source selectors, graphs."""
 from __future__ import annotations
 
+import time
+
 import cv2
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
-                               QSlider, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLabel,
+                               QPushButton, QSlider, QToolButton, QVBoxLayout, QWidget)
 
 from studio.settings import MODES, WRAP_BLENDS, EffectSettings
 
@@ -18,6 +20,52 @@ def _to_pixmap(gray: np.ndarray, w: int) -> QPixmap:
     g = np.ascontiguousarray(cv2.resize(g, (w, h), interpolation=cv2.INTER_LINEAR))
     img = QImage(g.data, w, h, w, QImage.Format.Format_Grayscale8)
     return QPixmap.fromImage(img.copy())
+
+
+class FaultBanner(QFrame):
+    """A bar above the viewport that keeps every current fault in view until it is gone: a lost source stays
+    until the source delivers again; notices (settings set aside, an unreadable background) until dismissed."""
+
+    LIVE = ("source", "model")  # faults that clear themselves; the rest are notices the user dismisses
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("faultBanner")
+        self.setStyleSheet("#faultBanner { background: #7a2620; } #faultBanner QLabel { color: white; }"
+                           "#faultBanner QToolButton { color: white; background: #9c3a31; border: 1px solid #d9918a;"
+                           " padding: 2px 10px; }")
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextFormat(Qt.TextFormat.PlainText)
+        self.dismiss = QToolButton()
+        self.dismiss.setText("Dismiss")
+        self.dismiss.clicked.connect(self.dismiss_notices)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(8, 4, 8, 4)
+        lay.addWidget(self.label, 1)
+        lay.addWidget(self.dismiss)
+        self.faults: dict[str, str] = {}
+        self.hide()
+
+    def set_fault(self, key: str, message: str) -> None:
+        self.faults[key] = message
+        self._refresh()
+
+    def clear_fault(self, key: str) -> None:
+        if self.faults.pop(key, None) is not None:
+            self._refresh()
+
+    def dismiss_notices(self) -> None:
+        self.faults = {k: v for k, v in self.faults.items() if k in self.LIVE}
+        self._refresh()
+
+    def text(self) -> str:
+        return self.label.text()
+
+    def _refresh(self) -> None:
+        self.label.setText("\n".join(self.faults.values()))
+        self.dismiss.setVisible(any(k not in self.LIVE for k in self.faults))
+        self.setVisible(bool(self.faults))
 
 
 class MaskPanel(QGroupBox):
@@ -262,12 +310,11 @@ class StatsGraphs(QWidget):
             self.v[s][k] = timings.get(s, np.nan)
         self.i += 1
 
-    def fps(self) -> float:
+    def fps(self, now: float | None = None) -> float:
+        """Frames per second over the last two seconds up to `now`: 0 once frames stop coming."""
+        now = time.perf_counter() if now is None else now
         t = self.t[~np.isnan(self.t)]
-        if len(t) < 2:
-            return 0.0
-        t = np.sort(t)
-        recent = t[t >= t[-1] - 2.0]
+        recent = np.sort(t[t >= now - 2.0])
         return (len(recent) - 1) / max(1e-6, recent[-1] - recent[0]) if len(recent) > 1 else 0.0
 
     def redraw(self) -> None:
