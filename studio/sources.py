@@ -130,6 +130,18 @@ class VideoSource(FrameSource):
 MIN_SIDE = 16
 
 
+def _cut_short_jpeg(p: Path) -> bool:
+    """A JPEG whose end-of-image marker is missing: a download or copy that stopped part way."""
+    try:
+        with open(p, "rb") as f:
+            if f.read(2) != b"\xff\xd8":
+                return False
+            f.seek(max(0, p.stat().st_size - 4096))
+            return b"\xff\xd9" not in f.read()
+    except OSError:
+        return False
+
+
 def read_image(path: str | os.PathLike, what: str = "image") -> np.ndarray:
     """A BGR image; every failure (missing, not an image, damaged, absurd size) is one SourceError line."""
     p = Path(path)
@@ -137,6 +149,8 @@ def read_image(path: str | os.PathLike, what: str = "image") -> np.ndarray:
     try:
         if not p.is_file():
             raise SourceError(f"{what} not found: {shown}")
+        if _cut_short_jpeg(p):  # libjpeg would decode the part it has, grey below, with a warning of its own
+            raise SourceError(f"cannot decode {what} {shown}: the JPEG file is cut short")
         img = cv2.imread(str(p), cv2.IMREAD_COLOR)
         known = cv2.haveImageReader(str(p))
     except (OSError, cv2.error) as e:
@@ -147,6 +161,8 @@ def read_image(path: str | os.PathLike, what: str = "image") -> np.ndarray:
                               f"{MAX_PIXELS // 1_000_000} megapixels")
         raise SourceError(f"cannot read {what} {shown} (not an image or unsupported format)")
     h, w = img.shape[:2]
+    if w * h > MAX_PIXELS:  # only where cv2 was loaded before studio set its limit
+        raise SourceError(f"{what} {shown} is {w}x{h}: larger than {MAX_PIXELS // 1_000_000} megapixels")
     if min(w, h) < MIN_SIDE:
         raise SourceError(f"{what} {shown} is {w}x{h}: too small (each side needs at least {MIN_SIDE} px)")
     return img

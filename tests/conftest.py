@@ -1,6 +1,7 @@
 import os
 from pathlib import Path
 
+import studio  # noqa: F401  (first, as in the `backdrop` command: it sets OpenCV's image-size limit)
 import cv2
 import numpy as np
 import pytest
