@@ -1,0 +1,372 @@
+"""Hostile input is normal input: fuzzed presets, bad flags, broken media, broken caches, absurd images.
+
+Every command either works (exit 0) or says one line and exits 2, never a traceback; and nothing the user had is
+lost: an existing output file keeps its bytes whenever a command fails. The bulk runs in-process through
+`studio.cli.main` (the same entry point as the `backdrop` command); a sample runs as real subprocesses."""
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, example, given, settings as hsettings, strategies as st
+
+from studio.cli import main
+
+PRECIOUS = b"precious: the user's own file"
+FIELDS = ["mode", "max_coc", "blur_scale", "sigma_space", "sigma_color", "coverage", "temporal_smoothing",
+          "wrap_strength", "wrap_width", "wrap_blend", "background", "tier", "refine", "mirror"]
+
+
+@pytest.fixture(autouse=True)
+def _keep_signal_handlers():
+    """main() installs SIGTERM/SIGHUP handlers; give the test process its own back."""
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGXFSZ)}
+    yield
+    for s, h in saved.items():
+        signal.signal(s, h)
+
+
+@pytest.fixture(scope="module")
+def small_image(tmp_path_factory, data_dir):
+    img = cv2.imread(str(data_dir / "stock-people/images/girl-919048_1280.jpg"))
+    p = tmp_path_factory.mktemp("img") / "small.png"
+    cv2.imwrite(str(p), cv2.resize(img, (96, 64), interpolation=cv2.INTER_AREA))
+    return p
+
+
+def run_main(capsys, *argv):
+    """The CLI in-process: (exit code, stderr lines). argparse's own exit comes back as its code."""
+    capsys.readouterr()
+    try:
+        rc = main([str(a) for a in argv])
+    except SystemExit as e:
+        rc = e.code
+    err = capsys.readouterr().err
+    return rc, [line for line in err.splitlines() if line.strip()]
+
+
+def assert_clean_failure(rc, err, *must_contain):
+    text = "\n".join(err)
+    assert "Traceback" not in text, text
+    assert rc == 2, (rc, text)
+    assert len(err) == 1, text
+    assert len(err[0]) < 1000, len(err[0])
+    for m in must_contain:
+        assert m in err[0], err[0]
+
+
+def run_cli(*argv, timeout=120, **kw):
+    """A real `backdrop` process: (exit code, stderr lines without LiteRT's INFO line)."""
+    r = subprocess.run([sys.executable, "-m", "studio", *map(str, argv)], capture_output=True, timeout=timeout, **kw)
+    err = [line for line in r.stderr.decode(errors="replace").splitlines()
+           if line.strip() and not line.startswith("INFO: Created TensorFlow Lite")]
+    return r.returncode, err, r.stdout
+
+
+# -- presets ---------------------------------------------------------------------------------------------------
+
+def _hostile_scalar():
+    return st.one_of(
+        st.none(), st.booleans(), st.integers(-10**6, 10**6), st.integers(min_value=10**308, max_value=10**400),
+        st.floats(allow_nan=True, allow_infinity=True), st.floats(0.0, 1.0),
+        st.text(max_size=12), st.sampled_from(["blur", "replace", "mask", "none", "full", "lite", "auto", "add",
+                                               "screen", "\x1b[31mred\n", "../../etc/passwd", ""]))
+
+
+hostile_values = st.recursive(_hostile_scalar(), lambda c: st.lists(c, max_size=3) |
+                              st.dictionaries(st.text(max_size=6), c, max_size=3), max_leaves=8)
+hostile_docs = st.one_of(
+    st.fixed_dictionaries(
+        {"format": st.just("backdrop-preset"), "version": st.sampled_from([1, 2, 3, 0, -1, 2.0, "2", True, 10**30]),
+         "settings": st.dictionaries(st.sampled_from(FIELDS + ["threshold", "blur_radius", "smoothing", "x"]),
+                                     hostile_values, max_size=4)},
+        optional={"Settings": hostile_values, "mode": hostile_values, "extra": hostile_values}),
+    hostile_values)
+
+
+def _preset_bytes(doc, bom: bool) -> bytes:
+    text = json.dumps(doc, allow_nan=True)
+    return (b"\xef\xbb\xbf" if bom else b"") + text.encode()
+
+
+# hand-made cases from the issue, each once
+HAND_MADE = [
+    b'{"format": "backdrop-preset", "version": 2, "settings": {"max_coc": 1' + b"0" * 400 + b"}}",
+    b'{"format": "backdrop-preset", "version": 2, "settings": {"max_coc": ' + b"9" * 5000 + b"}}",
+    b'{"format": "backdrop-preset", "version": 2, "settings": ' + b"[" * 100000 + b"]" * 100000 + b"}",
+    b'{"format": "backdrop-preset", "version": 2, "settings": {"coverage": [0.3, 0.300000001]}}',
+    b'{"format": "backdrop-preset", "version": 2, "settings": {"coverage": [0.5, 0.5000001]}}',
+    b'{"format": "backdrop-preset", "version": 2, "mode": "mask"}',
+    b'{"format": "backdrop-preset", "version": 2, "Settings": {"mode": "mask"}}',
+    b'{"format": "backdrop-preset", "version": 2, "settings": {}, "comment": "x"}',
+    b'\xef\xbb\xbf{"format": "backdrop-preset", "version": 2, "settings": {"mode": "mask"}}',
+    b'{"format": "backdrop-preset", "version": 2, "settings": {"mode": "sepia\\u001b[2J\\n"}}',
+    b'{"format": "backdrop-preset", "version": 2, "settings": {"mode": "replace", "background": "a\\nb\\u001b.png"}}',
+    b'{"format": "backdrop-preset", "version": 1, "settings": {"threshold": 1e400}}',
+    b'{"format": "backdrop-preset", "version": 2, "settings": {"max_coc": NaN}}',
+    b"\xff\xfe{\x00}\x00",
+    b"",
+    b"{" * 3000,
+]
+
+
+def _check_render_with_preset(capsys, tmp_path, image, data: bytes):
+    preset = tmp_path / "p.json"
+    preset.write_bytes(data)
+    out = tmp_path / "out.png"
+    out.write_bytes(PRECIOUS)
+    rc, err = run_main(capsys, "render", image, "-o", out, "--preset", preset, "--renderer", "cpu")
+    text = "\n".join(err)
+    assert "Traceback" not in text
+    if rc == 0:
+        assert cv2.imread(str(out)) is not None and err == []
+    else:
+        assert_clean_failure(rc, err)
+        assert out.read_bytes() == PRECIOUS
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png", "p.json"]   # no temp left behind
+    return rc
+
+
+@pytest.mark.parametrize("data", HAND_MADE, ids=range(len(HAND_MADE)))
+def test_hand_made_presets(capsys, tmp_path, small_image, data):
+    rc = _check_render_with_preset(capsys, tmp_path, small_image, data)
+    if data.startswith(b"\xef\xbb\xbf"):
+        assert rc == 0   # Notepad's byte-order mark is fine
+
+
+@hsettings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(doc=hostile_docs, bom=st.booleans())
+@example(doc={"format": "backdrop-preset", "version": 2, "settings": {"coverage": [0.1, 0.9], "max_coc": 0}},
+         bom=False)
+def test_fuzzed_presets_through_render(capsys, tmp_path_factory, small_image, doc, bom):
+    _check_render_with_preset(capsys, tmp_path_factory.mktemp("fz"), small_image, _preset_bytes(doc, bom))
+
+
+@hsettings(max_examples=150, deadline=None)
+@given(st.fixed_dictionaries({}, optional={f: st.one_of(st.floats(-1, 70), st.sampled_from([0.0, 1.0, 64.0]))
+                                            for f in ["max_coc", "blur_scale", "sigma_space", "sigma_color",
+                                                      "temporal_smoothing", "wrap_strength", "wrap_width"]}),
+       st.floats(0, 1), st.floats(0, 1), st.sampled_from(["blur", "replace", "mask", "none"]))
+def test_every_valid_setting_renders(values, lo, hi, mode):
+    """What validation accepts, both renderers' maths can draw (the CPU twin is the oracle of the shaders)."""
+    from studio.cpu_renderer import CpuRenderer
+    from studio.settings import PresetError, from_dict
+
+    try:
+        s = from_dict({**values, "coverage": [lo, hi], "mode": mode})
+    except PresetError:
+        return
+    r = CpuRenderer(s)
+    r.set_background(np.full((40, 30, 3), 90, np.uint8))
+    frame = np.random.default_rng(1).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    mask = np.random.default_rng(2).random((9, 16), dtype=np.float32)
+    for _ in range(2):
+        out = r.render(frame, mask, s)
+        assert out.shape == frame.shape and out.dtype == np.uint8
+
+
+def test_a_50mb_path_is_one_short_line(capsys):
+    rc, err = run_main(capsys, "render", "x" * 50_000_000 + ".png", "-o", "/tmp/never.png")
+    assert_clean_failure(rc, err)
+    rc, err = run_main(capsys, "vcam", "--preset", "y" * 5000, "--source", "demo", "--output", "-")
+    assert_clean_failure(rc, err, "preset")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("data", HAND_MADE[:12], ids=range(12))
+def test_presets_through_real_processes(tmp_path, small_image, data):
+    """A sample of the corpus through `render` and `vcam` as real processes."""
+    preset = tmp_path / "p.json"
+    preset.write_bytes(data)
+    out = tmp_path / "out.png"
+    out.write_bytes(PRECIOUS)
+    rc, err, _ = run_cli("render", small_image, "-o", out, "--preset", preset, "--renderer", "cpu")
+    assert rc in (0, 2) and not any("Traceback" in e for e in err), err
+    assert (len(err) == 1 and out.read_bytes() == PRECIOUS) if rc else (not err)
+    rec = tmp_path / "rec.y4m"
+    rec.write_bytes(PRECIOUS)
+    rc2, err2, _ = run_cli("vcam", "--preset", preset, "--source", small_image, "--size", "96x64", "--frames",
+                           "3", "--output", rec, "--renderer", "cpu")
+    assert rc2 == rc and not any("Traceback" in e for e in err2), err2
+    if rc2:
+        assert len(err2) == 1 and rec.read_bytes() == PRECIOUS
+    else:
+        assert rec.read_bytes().startswith(b"YUV4MPEG2 W96 H64")
+
+
+# -- flags -----------------------------------------------------------------------------------------------------
+
+BAD_FLAGS = [
+    ["bench", "--threads", "0", "--frames", "1"], ["bench", "--threads", "-1"], ["bench", "--threads", "1000"],
+    ["bench", "--frames", "0"], ["bench", "--frames", "1e3"], ["bench", "--size", "0x0"],
+    ["bench", "--size", "1280x720x3"], ["bench", "--size", "99999x10"], ["bench", "--mode", "sepia"],
+    ["vcam", "--source", "demo", "--frames", "-1", "--output", "-"],
+    ["vcam", "--source", "demo", "--fps", "nan", "--frames", "1", "--output", "-"],
+    ["vcam", "--fps", "inf"], ["vcam", "--fps", "-5"], ["vcam", "--fps", "0"], ["vcam", "--fps", "1e9"],
+    ["vcam", "--size", "641x480"], ["vcam", "--blur-radius", "-3"], ["vcam", "--blur-radius", "nan"],
+    ["vcam", "--tier", "huge"], ["vcam", "--renderer", "vulkan"],
+    ["render", "in.png"], ["render", "--blur-radius", "1e999", "a.png", "-o", "b.png"],
+    ["eval", "x", "--bf-tol", "0"], ["eval", "x", "--bf-tol", "nan"], ["eval", "x", "--threads", "0"],
+    ["studio", "--frames", "-3"], ["studio", "--frames", "ten"], ["models", "delete"], ["--no-such-flag"],
+    ["vcam", "--output", "/tmp/x.webm", "--source", "demo"],
+    ["render", "nonexistent-input.png", "-o", "nonexistent-dir/x.png"],
+]
+
+
+@pytest.mark.parametrize("argv", BAD_FLAGS, ids=[" ".join(a) for a in BAD_FLAGS])
+def test_bad_flags_one_line_exit_2(capsys, argv):
+    rc, err = run_main(capsys, *argv)
+    assert_clean_failure(rc, err)
+
+
+def test_threads_beyond_the_cores_write_nothing_to_the_tier_cache(capsys, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("BACKDROP_CACHE", str(cache))
+    rc, err = run_main(capsys, "bench", "--threads", "1000", "--tier", "auto", "--frames", "2")
+    assert_clean_failure(rc, err, "--threads")
+    assert not (cache / "tier-bench.json").exists()
+
+
+# -- broken media ----------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def broken_media(tmp_path_factory, data_dir):
+    d = tmp_path_factory.mktemp("media")
+    clip = (data_dir / "stock-people/videos/doctor-26732.mp4").read_bytes()
+    media = {
+        "empty.mp4": b"", "text.mp4": b"this is not a video\n" * 50, "truncated.mp4": clip[: len(clip) // 3],
+        "head-only.mp4": clip[:4096], "garbage.png": b"\x89PNG\r\n\x1a\n" + os.urandom(2000),
+        "text.jpg": b"hello", "empty.png": b"",
+    }
+    jpg = (data_dir / "stock-people/images/girl-919048_1280.jpg").read_bytes()
+    media["truncated.jpg"] = jpg[:3000]
+    for name, data in media.items():
+        (d / name).write_bytes(data)
+    cv2.imwrite(str(d / "huge.png"), np.zeros((9000, 9000), np.uint8))   # 81 MP: over the limit
+    cv2.imwrite(str(d / "thin.png"), np.zeros((5000, 1, 3), np.uint8))
+    (d / "folder.mp4").mkdir()
+    return d
+
+
+MEDIA = ["empty.mp4", "text.mp4", "truncated.mp4", "head-only.mp4", "garbage.png", "text.jpg", "empty.png",
+         "truncated.jpg", "huge.png", "thin.png", "folder.mp4", "missing.mp4"]
+
+
+@pytest.mark.parametrize("name", MEDIA)
+@pytest.mark.parametrize("role", ["render-input", "render-background", "vcam-source", "vcam-background",
+                                  "bench-source"])
+def test_broken_media_through_each_command(capsys, tmp_path, broken_media, small_image, name, role):
+    path = broken_media / name
+    out = tmp_path / ("out.png" if role == "render-background" else "out.mp4")
+    out.write_bytes(PRECIOUS)
+    argv = {
+        "render-input": ["render", path, "-o", out, "--renderer", "cpu"],
+        "render-background": ["render", small_image, "-o", out, "--mode", "replace", "--background", path,
+                              "--renderer", "cpu"],
+        "vcam-source": ["vcam", "--source", path, "--size", "96x64", "--frames", "3", "--output", out,
+                        "--renderer", "cpu"],
+        "vcam-background": ["vcam", "--source", small_image, "--size", "96x64", "--frames", "3", "--output", out,
+                            "--mode", "replace", "--background", path, "--renderer", "cpu"],
+        "bench-source": ["bench", "--source", path, "--frames", "3"],
+    }[role]
+    rc, err = run_main(capsys, *argv)
+    text = "\n".join(err)
+    assert "Traceback" not in text
+    if rc == 0:   # a truncated video still holds frames: it plays what it has
+        assert name.startswith("truncated") and "mp4" in name, text
+        if role != "bench-source":
+            assert out.read_bytes() != PRECIOUS
+    else:
+        assert_clean_failure(rc, err)
+        assert out.read_bytes() == PRECIOUS
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
+def _peak_rss_mb(argv) -> tuple[int, float]:
+    """Exit code and peak RSS (MB) of one `backdrop` process, measured by a wrapper that runs only it."""
+    code = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True); "
+            "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)")
+    r = subprocess.run([sys.executable, "-c", code, sys.executable, "-m", "studio", *map(str, argv)],
+                       capture_output=True, text=True, timeout=120)
+    rc, mb = r.stdout.split()
+    return int(rc), float(mb)
+
+
+@pytest.mark.slow
+def test_absurd_images_cost_little(tmp_path, broken_media, small_image):
+    rc, mb = _peak_rss_mb(["render", broken_media / "huge.png", "-o", tmp_path / "o.png"])
+    assert rc == 2 and mb < 400, mb
+    thin = tmp_path / "thin16.png"
+    cv2.imwrite(str(thin), np.zeros((5000, 16, 3), np.uint8))   # thin but allowed: fitted once, cheaply
+    rc, mb = _peak_rss_mb(["vcam", "--source", small_image, "--size", "1280x720", "--frames", "3", "--mode",
+                           "replace", "--background", thin, "--output", tmp_path / "o.y4m", "--renderer", "cpu"])
+    assert rc == 0 and mb < 600, mb
+
+
+def test_fit_cover_crops_before_scaling():
+    from studio.effects import fit_cover
+
+    strip = np.arange(5000, dtype=np.uint8).reshape(5000, 1, 1).repeat(3, axis=2)
+    out = fit_cover(strip, 1280, 720)
+    assert out.shape == (720, 1280, 3)
+    img = np.random.default_rng(0).integers(0, 255, (300, 500, 3), dtype=np.uint8)
+    assert np.array_equal(fit_cover(img, 500, 300), img)
+    assert np.array_equal(fit_cover(img, 250, 300), img[:, 125:375])
+
+
+# -- caches ----------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def cache_copy(tmp_path, monkeypatch):
+    import shutil
+
+    from studio import models
+
+    src = models.models_dir()
+    dst = tmp_path / "cache"
+    shutil.copytree(src, dst / "models")
+    monkeypatch.setenv("BACKDROP_CACHE", str(dst))
+    return dst
+
+
+@pytest.mark.parametrize("content", ["[]", "null", '"x"', '{"full.tflite": 5}', "[[[[", "\x00\x01"])
+def test_registry_of_the_wrong_shape_counts_as_absent(capsys, cache_copy, content):
+    (cache_copy / "models/registry.json").write_text(content)
+    rc, err = run_main(capsys, "models", "list")
+    assert rc == 0 and len(err) == 1 and "treating it as absent" in err[0]
+    rc, err = run_main(capsys, "bench", "--frames", "2")
+    assert rc == 2 and "Traceback" not in "\n".join(err)
+    assert "backdrop models fetch" in err[-1]
+
+
+@pytest.mark.parametrize("content", ["[]", "garbage", '{"k": 5}', "{}", '{"%s": {"full": "fast"}}'])
+def test_tier_cache_of_the_wrong_shape_is_measured_again(capsys, cache_copy, content):
+    from studio.segmenter import _machine_key
+
+    (cache_copy / "tier-bench.json").write_text(content.replace("%s", _machine_key(1).replace("|", "|")))
+    rc, err = run_main(capsys, "bench", "--frames", "2", "--tier", "auto")
+    assert rc == 0, err
+    table = json.loads((cache_copy / "tier-bench.json").read_text())
+    entry = table[_machine_key(1)]
+    assert all(isinstance(entry[t], float) and entry[t] > 0 for t in ("full", "lite", "general"))
+
+
+def test_unwritable_cache_is_one_line(capsys, tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("BACKDROP_CACHE", str(blocker / "cache"))
+    rc, err = run_main(capsys, "models", "fetch")
+    assert_clean_failure(rc, err, "BACKDROP_CACHE")
+
+
+def test_studio_names_a_corrupt_model(cache_copy, tmp_path):
+    p = cache_copy / "models/full.tflite"
+    p.write_bytes(p.read_bytes()[:-100])
+    rc, err, _ = run_cli("studio", "--source", "demo", "--frames", "3",
+                         env={**os.environ, "BACKDROP_CONFIG": str(tmp_path / "cfg")})
+    assert rc == 2 and len(err) == 1 and "corrupt" in err[0] and "backdrop models fetch" in err[0], err

@@ -1,0 +1,188 @@
+"""Outputs never cost the user a file: full disks, file-size limits, signals, a lost source, an immutable
+target, a reader that goes away. Real processes, real encoders, real ffmpeg.
+
+The rule (studio.output): the target is replaced only by a complete, verified result; a recording stopped by
+the user is complete if it holds at least one frame; a failed run never replaces anything."""
+import os
+import resource
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+PRECIOUS = b"precious: the user's own recording"
+pytestmark = pytest.mark.slow
+
+
+def _backdrop(*argv, limit_bytes=None, **kw):
+    def preexec():
+        if limit_bytes is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+    return subprocess.Popen([sys.executable, "-m", "studio", *map(str, argv)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, preexec_fn=preexec, **kw)
+
+
+def _finish(p, timeout=180):
+    out, err = p.communicate(timeout=timeout)
+    lines = [l for l in err.decode(errors="replace").splitlines()
+             if l.strip() and not l.startswith("INFO: Created TensorFlow Lite")]
+    return p.returncode, lines, out
+
+
+def _only(tmp_path, *names):
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)   # no hidden temp file left
+
+
+def _frames(path) -> int:
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    return n
+
+
+@pytest.fixture(scope="module")
+def clip(data_dir):
+    return data_dir / "stock-people/videos/doctor-26732.mp4"
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".avi", ".mkv", ".y4m"])
+def test_render_past_a_file_size_limit_keeps_the_old_file(tmp_path, clip, ext):
+    out = tmp_path / f"keep{ext}"
+    out.write_bytes(PRECIOUS)
+    rc, err, _ = _finish(_backdrop("render", clip, "-o", out, "--renderer", "cpu", limit_bytes=300_000))
+    assert rc == 2 and len(err) == 1 and "failed" in err[0] and "unchanged" in err[0], err
+    assert out.read_bytes() == PRECIOUS
+    _only(tmp_path, out.name)
+
+
+def test_vcam_past_a_file_size_limit_keeps_the_old_file(tmp_path, clip):
+    out = tmp_path / "rec.mp4"
+    out.write_bytes(PRECIOUS)
+    rc, err, _ = _finish(_backdrop("vcam", "--source", clip, "--size", "640x360", "--frames", "60",
+                                   "--output", out, "--renderer", "cpu", limit_bytes=100_000))
+    assert rc == 2 and len(err) == 1 and "file-size limit" in err[0], err
+    assert out.read_bytes() == PRECIOUS
+    _only(tmp_path, out.name)
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_vcam_stopped_before_the_first_frame_keeps_the_old_file(tmp_path, clip, sig):
+    out = tmp_path / "rec.mp4"
+    out.write_bytes(PRECIOUS)
+    p = _backdrop("vcam", "--source", clip, "--size", "640x360", "--output", out, "--renderer", "cpu")
+    time.sleep(0.3)   # still importing: no frame yet
+    p.send_signal(getattr(signal, sig))
+    rc, err, _ = _finish(p)
+    assert rc == 0 and len(err) == 1 and "before the first frame" in err[0] and "unchanged" in err[0], err
+    assert out.read_bytes() == PRECIOUS
+    _only(tmp_path, out.name)
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_vcam_stopped_by_the_user_keeps_the_recording_and_the_mode(tmp_path, clip, sig):
+    out = tmp_path / "rec.mp4"
+    out.write_bytes(PRECIOUS)
+    os.chmod(out, 0o640)
+    p = _backdrop("vcam", "--source", clip, "--size", "640x360", "--output", out, "--renderer", "cpu")
+    time.sleep(5)
+    p.send_signal(getattr(signal, sig))
+    rc, err, _ = _finish(p)
+    assert rc == 0, err
+    assert len(err) <= 3 and f"stopped by {sig}" in err[-1] and "wrote" in err[-1], err
+    assert out.read_bytes() != PRECIOUS and _frames(out) >= 10
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640
+    _only(tmp_path, out.name)
+
+
+def test_vcam_source_lost_mid_run_replaces_nothing(tmp_path, clip):
+    short = tmp_path / "short.mp4"
+    r = subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-t", "1", "-an", str(short)], timeout=60)
+    assert r.returncode == 0
+    out = tmp_path / "rec.mp4"
+    out.write_bytes(PRECIOUS)
+    p = _backdrop("vcam", "--source", short, "--size", "320x180", "--output", out, "--renderer", "cpu")
+    time.sleep(3)   # playing (a file source loops)
+    short.unlink()  # unplugged: the next loop cannot reopen it
+    rc, err, _ = _finish(p)
+    assert rc == 2 and "could not be reopened" in err[-1], err
+    assert out.read_bytes() == PRECIOUS
+    _only(tmp_path, out.name)
+
+
+def test_immutable_target_says_where_the_result_went(tmp_path):
+    out = tmp_path / "locked.mp4"
+    out.write_bytes(PRECIOUS)
+    assert subprocess.run(["chattr", "+i", str(out)]).returncode == 0, "chattr +i must work for this test"
+    try:
+        rc, err, _ = _finish(_backdrop("vcam", "--source", "demo", "--size", "320x180", "--frames", "10",
+                                       "--output", out, "--renderer", "cpu"))
+    finally:
+        subprocess.run(["chattr", "-i", str(out)])
+    kept = tmp_path / "locked.backdrop-1.mp4"
+    assert rc == 2 and len(err) == 1 and "cannot replace" in err[0] and str(kept) in err[0], err
+    assert out.read_bytes() == PRECIOUS and _frames(kept) == 10
+    _only(tmp_path, out.name, kept.name)
+
+
+def test_new_outputs_get_the_usual_mode(tmp_path, small_png):
+    out = tmp_path / "new.png"
+    rc, err, _ = _finish(_backdrop("render", small_png, "-o", out, "--renderer", "cpu"))
+    assert rc == 0, err
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
+
+
+def test_render_interrupted_keeps_the_old_file(tmp_path, clip):
+    out = tmp_path / "keep.mp4"
+    out.write_bytes(PRECIOUS)
+    p = _backdrop("render", clip, "-o", out, "--renderer", "cpu")
+    time.sleep(4)   # encoding
+    p.send_signal(signal.SIGTERM)
+    rc, err, _ = _finish(p)
+    assert rc == 130 and len(err) == 1 and "interrupted" in err[0], err
+    assert out.read_bytes() == PRECIOUS
+    _only(tmp_path, out.name)
+
+
+def test_stdout_reader_going_away_is_a_quiet_stop(tmp_path):
+    p = subprocess.Popen(f"set -o pipefail; {sys.executable} -m studio vcam --source demo --size 320x180 "
+                         f"--output - --renderer cpu | head -c 300000 > /dev/null", shell=True,
+                         executable="/bin/bash", stderr=subprocess.PIPE)
+    _, err = p.communicate(timeout=120)
+    text = err.decode()
+    assert p.returncode == 0 and "Traceback" not in text and "Exception ignored" not in text, text
+    assert "stopped by the reader closing the pipe" in text
+
+
+@pytest.fixture
+def small_png(tmp_path, data_dir):
+    img = cv2.imread(str(data_dir / "stock-people/images/girl-919048_1280.jpg"))
+    p = tmp_path.parent / "small-input.png"
+    cv2.imwrite(str(p), cv2.resize(img, (96, 64)))
+    return p
+
+
+def test_a_truncated_recording_is_never_committed(tmp_path):
+    """The writer reports no errors: close() checks the file itself before it replaces anything."""
+    from studio import StudioError
+    from studio.output import VideoFileSink
+
+    out = tmp_path / "out.avi"
+    out.write_bytes(PRECIOUS)
+    sink = VideoFileSink(str(out), 160, 96, 30.0)
+    for i in range(40):
+        sink.send(np.full((96, 160, 3), i * 5, np.uint8))
+    sink.writer.release()
+    with open(sink.target.tmp, "r+b") as f:   # what a full disk leaves behind
+        f.truncate(os.path.getsize(sink.target.tmp) // 2)
+    with pytest.raises(StudioError, match="unchanged"):
+        sink.close()
+    assert out.read_bytes() == PRECIOUS
+    _only(tmp_path, out.name)
