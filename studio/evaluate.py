@@ -12,7 +12,7 @@ from studio.effects import make_plan
 from studio.metrics import boundary_f, iou
 from studio.segmenter import Segmenter, choose_tier
 from studio.settings import EffectSettings
-from studio.sources import IMAGE_EXT
+from studio.sources import IMAGE_EXT, read_image
 
 
 def pairs(dataset: str | Path) -> list[tuple[Path, Path]]:
@@ -44,10 +44,8 @@ def masks(items: list[tuple[Path, Path]], tier: str = "full", refine: bool = Fal
     true mask's size (prediction >= 0.5, truth >= 128)."""
     segs: dict[str, Segmenter] = {}
     for i, (img_p, mask_p) in enumerate(items):
-        img = cv2.imread(str(img_p), cv2.IMREAD_COLOR)
-        gt = cv2.imread(str(mask_p), cv2.IMREAD_GRAYSCALE)
-        if img is None or gt is None:
-            raise StudioError(f"cannot read {img_p if img is None else mask_p}")
+        img = read_image(img_p)
+        gt = read_image(mask_p, "mask", cv2.IMREAD_GRAYSCALE)
         t = tier
         if tier == "auto":
             t = choose_tier(source_size=(img.shape[1], img.shape[0]), threads=threads).tier

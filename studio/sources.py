@@ -142,8 +142,9 @@ def _cut_short_jpeg(p: Path) -> bool:
         return False
 
 
-def read_image(path: str | os.PathLike, what: str = "image") -> np.ndarray:
-    """A BGR image; every failure (missing, not an image, damaged, absurd size) is one SourceError line."""
+def read_image(path: str | os.PathLike, what: str = "image", flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    """A BGR (or with IMREAD_GRAYSCALE, grey) image; every failure (missing, not an image, damaged, absurd
+    size) is one SourceError line."""
     p = Path(path)
     shown = printable(path, 120)
     try:
@@ -151,7 +152,7 @@ def read_image(path: str | os.PathLike, what: str = "image") -> np.ndarray:
             raise SourceError(f"{what} not found: {shown}")
         if _cut_short_jpeg(p):  # libjpeg would decode the part it has, grey below, with a warning of its own
             raise SourceError(f"cannot decode {what} {shown}: the JPEG file is cut short")
-        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+        img = cv2.imread(str(p), flags)
         known = cv2.haveImageReader(str(p))
     except (OSError, cv2.error) as e:
         raise SourceError(f"cannot read {what} {shown}: {printable(getattr(e, 'strerror', None) or e, 80)}") from None

@@ -334,3 +334,17 @@ def test_scripted_run_with_a_missing_source_exits_2(tmp_path):
     err = [l for l in r.stderr.strip().splitlines() if not l.startswith("INFO")]
     assert r.returncode == 2 and len(err) == 1 and "not found" in err[0], r.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("target,msg", [("nodir/x.png", "does not exist"), ("x.gif", "must be one of"),
+                                        (".", "folder")])
+def test_screenshot_target_checked_first(tmp_path, target, msg):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "studio", "studio", "--source", "demo", "--frames", "5",
+                        "--screenshot", str(tmp_path / target)], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "BACKDROP_CONFIG": str(tmp_path / "cfg")})
+    err = [l for l in r.stderr.strip().splitlines() if not l.startswith("INFO")]
+    assert r.returncode == 2 and len(err) == 1 and msg in err[0], r.stderr
+    assert r.stdout == ""

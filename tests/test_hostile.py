@@ -259,7 +259,7 @@ MEDIA = ["empty.mp4", "text.mp4", "truncated.mp4", "head-only.mp4", "garbage.png
 
 @pytest.mark.parametrize("name", MEDIA)
 @pytest.mark.parametrize("role", ["render-input", "render-background", "vcam-source", "vcam-background",
-                                  "bench-source"])
+                                  "bench-source", "eval-image"])
 def test_broken_media_through_each_command(capsys, tmp_path, broken_media, small_image, name, role):
     path = broken_media / name
     out = tmp_path / ("out.png" if role == "render-background" else "out.mp4")
@@ -273,18 +273,30 @@ def test_broken_media_through_each_command(capsys, tmp_path, broken_media, small
         "vcam-background": ["vcam", "--source", small_image, "--size", "96x64", "--frames", "3", "--output", out,
                             "--mode", "replace", "--background", path, "--renderer", "cpu"],
         "bench-source": ["bench", "--source", path, "--frames", "3"],
+        "eval-image": ["eval", tmp_path / "ds"],
     }[role]
+    if role == "eval-image":
+        _dataset_with(tmp_path / "ds", path, small_image)
     rc, err = run_main(capsys, *argv)
     text = "\n".join(err)
     assert "Traceback" not in text
     if rc == 0:   # a truncated video still holds frames: it plays what it has
         assert name.startswith("truncated") and "mp4" in name, text
-        if role != "bench-source":
+        if role not in ("bench-source", "eval-image"):
             assert out.read_bytes() != PRECIOUS
     else:
         assert_clean_failure(rc, err)
         assert out.read_bytes() == PRECIOUS
-    assert [p.name for p in tmp_path.iterdir()] == [out.name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name] + (["ds"] if role == "eval-image" else []))
+
+
+def _dataset_with(d, image, mask_source):
+    """An eval dataset whose one image is `image` (with a good mask of the same stem)."""
+    (d / "images").mkdir(parents=True)
+    (d / "masks").mkdir()
+    (d / "images" / image.name).symlink_to(image)
+    cv2.imwrite(str(d / "masks" / f"{image.stem}.png"), cv2.imread(str(mask_source), cv2.IMREAD_GRAYSCALE))
+    return d
 
 
 def _peak_rss_mb(argv) -> tuple[int, float]:

@@ -52,6 +52,37 @@ def install_close_on_signals(win):
     return handler
 
 
+SCREENSHOT_EXT = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+def check_screenshot_target(path: str) -> None:
+    from pathlib import Path
+
+    from studio import StudioError, printable
+    from studio.atomic import check_target
+
+    check_target(path)
+    if Path(path).suffix.lower() not in SCREENSHOT_EXT:
+        raise StudioError(f"screenshot {printable(path, 120)} must be one of {', '.join(SCREENSHOT_EXT)}")
+
+
+def save_screenshot(win, path: str) -> None:
+    """The window as an image, written atomically (a failed save leaves an older screenshot as it was)."""
+    from pathlib import Path
+
+    from PySide6.QtCore import QBuffer, QIODevice
+
+    from studio import StudioError
+    from studio.atomic import write_bytes
+
+    buf = QBuffer()
+    buf.open(QIODevice.OpenModeFlag.WriteOnly)
+    fmt = Path(path).suffix.lower().lstrip(".").replace("jpeg", "jpg").upper()
+    if not win.grab().save(buf, fmt):
+        raise StudioError(f"cannot encode the screenshot as {fmt}")
+    write_bytes(path, bytes(buf.data()))
+
+
 def run_studio(args) -> int:
     prepare_environment()
     from PySide6.QtGui import QSurfaceFormat
@@ -73,6 +104,8 @@ def run_studio(args) -> int:
             os.environ.get("QT_QPA_PLATFORM") is None:
         raise StudioError("no display found: run under a desktop session or `xvfb-run -a backdrop studio`")
     check_installed()  # says which model is missing or corrupt, and how to repair it
+    if args.screenshot:
+        check_screenshot_target(args.screenshot)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Backdrop Studio")
     app.setDesktopFileName("io.github.backdrop_studio.Studio")
@@ -108,8 +141,12 @@ def run_studio(args) -> int:
                 win.frames_drawn.disconnect(on_frame)
                 t_start, n0 = getattr(win, "_t_measure", (t0, 0))
                 fps = (n - n0) / max(1e-6, time.perf_counter() - t_start)
-                if args.screenshot and not win.grab().save(args.screenshot):
-                    print(f"backdrop: error: cannot write screenshot {args.screenshot}", file=sys.stderr)
+                if args.screenshot:
+                    try:
+                        save_screenshot(win, args.screenshot)
+                    except StudioError as e:
+                        failure.append(str(e))
+                        print(f"backdrop: error: {printable(e)}", file=sys.stderr, flush=True)
                 print(json.dumps({"frames": n, "fps": round(fps, 2), "latency_ms_p95": round(win.latency_p95(), 2),
                                   "first_frame_s": round(getattr(win, "_first_frame_s", 0.0), 3),
                                   "gui_stall_ms_p95": round(win.gui_stall_p95(), 2),
