@@ -348,3 +348,21 @@ def test_screenshot_target_checked_first(tmp_path, target, msg):
     err = [l for l in r.stderr.strip().splitlines() if not l.startswith("INFO")]
     assert r.returncode == 2 and len(err) == 1 and msg in err[0], r.stderr
     assert r.stdout == ""
+
+
+def test_view_menu_actions_change_settings_and_picture(window, qtbot):
+    """Every mode and tier action (shortcuts 1-4, F5-F8) and Mirror works when triggered as Qt triggers it."""
+    frames = {}
+    for mode, action in window.mode_actions.items():
+        action.trigger()
+        assert window.settings.mode == mode
+        frames[mode] = _grab(window, qtbot)
+    for a, b in (("none", "blur"), ("none", "mask"), ("blur", "mask")):
+        assert np.abs(frames[a] - frames[b]).mean() > 1, (a, b)
+    for tier, action in window.tier_actions.items():
+        action.trigger()
+        assert window.settings.tier == tier and window.tiers.current() == tier
+    before = _grab(window, qtbot)
+    window.mirror_action.trigger()
+    assert window.settings.mirror
+    assert np.abs(_grab(window, qtbot) - before).mean() > 1

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import collections
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from studio.paths import config_dir
 from studio.pipeline import LatestSlot
 from studio.render_cmd import BackgroundFeed, load_background
 from studio.segmenter import choose_tier
-from studio.settings import DEFAULTS, EffectSettings, PresetError, load_preset, save_preset
+from studio.settings import DEFAULTS, MODES, TIERS, EffectSettings, PresetError, load_preset, save_preset
 from studio.sources import list_cameras
 from ui.panels import EffectControls, FaultBanner, MaskPanel, SourceSelector, StatsGraphs, TierSelector
 from ui.viewport import Viewport
@@ -310,17 +311,24 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         self._act(m, "Quit", self.close, "Ctrl+Q")
         v = self.menuBar().addMenu("&View")
-        for i, mode in enumerate(("none", "blur", "replace", "mask"), start=1):
-            self._act(v, f"Mode: {mode}", lambda m=mode: self.apply_settings(self.settings.with_(mode=m)), str(i))
+        # QAction.triggered passes `checked`: each slot takes it apart from the value it sets (a default-argument
+        # lambda received the bool as its mode, and with_(mode=False) raised inside the slot)
+        self.mode_actions = {mode: self._act(v, f"Mode: {mode}", partial(self._set_field, "mode", mode), str(i))
+                             for i, mode in enumerate(MODES, start=1)}
         v.addSeparator()
-        for key, tier in (("F5", "auto"), ("F6", "full"), ("F7", "lite"), ("F8", "general")):
-            self._act(v, f"Tier: {tier}", lambda t=tier: self.apply_settings(self.settings.with_(tier=t)), key)
+        self.tier_actions = {tier: self._act(v, f"Tier: {tier}", partial(self._set_field, "tier", tier), key)
+                             for key, tier in zip(("F5", "F6", "F7", "F8"), TIERS)}
         v.addSeparator()
-        self._act(v, "Mirror", lambda: self.apply_settings(self.settings.with_(mirror=not self.settings.mirror)),
-                  "M")
+        self.mirror_action = self._act(v, "Mirror", self._toggle_mirror, "M")
         self._act(v, "Full screen", self._toggle_full_screen, "F11")
         v.addSeparator()
         self._act(v, "Reload shaders", self.reload_shaders, "Ctrl+R")
+
+    def _set_field(self, name: str, value, _checked: bool = False) -> None:
+        self.apply_settings(self.settings.with_(**{name: value}))
+
+    def _toggle_mirror(self, _checked: bool = False) -> None:
+        self.apply_settings(self.settings.with_(mirror=not self.settings.mirror))
 
     def _act(self, menu, text, slot, key=None):
         a = QAction(text, self)

@@ -238,6 +238,9 @@ class TierSelector(QGroupBox):
         if i >= 0:
             self.combo.setCurrentIndex(i)
 
+    def current(self) -> str:
+        return self.combo.currentData()
+
     def show_reason(self, text: str) -> None:
         self.reason.setText(text)
 
