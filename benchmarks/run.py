@@ -23,11 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data"
 
-from studio.bench import summarize  # noqa: E402
-from studio.cpu_renderer import CpuRenderer, warmup  # noqa: E402
-from studio.effects import make_plan  # noqa: E402
+from studio.metrics import summarize  # noqa: E402
+from studio.render.cpu import CpuRenderer, warmup  # noqa: E402
+from studio.render.effects import make_plan  # noqa: E402
 from studio.metrics import band, flicker, iou  # noqa: E402
-from studio.segmenter import Segmenter  # noqa: E402
+from studio.segment.segmenter import Segmenter  # noqa: E402
 from studio.settings import EffectSettings  # noqa: E402
 
 
@@ -70,8 +70,8 @@ def bench_cpu_renderer(n):
 
 
 def bench_gl(n):
-    from studio.gl_context import EglContext
-    from studio.gl_renderer import GlRenderer
+    from studio.render.egl import EglContext
+    from studio.render.gl import GlRenderer
 
     ctx = EglContext()
     from OpenGL import GL
@@ -153,7 +153,7 @@ def bench_pipeline(frames):
     """`backdrop bench` on the doctor clip (decoded into memory first) at 720p and 1080p."""
     from types import SimpleNamespace
 
-    from studio.bench import run_bench
+    from studio.cli.bench import run_bench
 
     out = {}
     for size in ("1280x720", "1920x1080"):
@@ -207,7 +207,7 @@ def main():
     ap.add_argument("--out", default=str(ROOT / "bench-results"))
     a = ap.parse_args()
     n = 50 if a.quick else 300
-    from studio.alloc import tune_allocator
+    from studio.platform import tune_allocator
 
     tune_allocator()
     warmup()

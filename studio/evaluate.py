@@ -7,12 +7,13 @@ import cv2
 import numpy as np
 
 from studio import StudioError
-from studio.cpu_renderer import CpuRenderer
-from studio.effects import make_plan
+from studio.render.cpu import CpuRenderer
+from studio.render.effects import make_plan
 from studio.metrics import boundary_f, iou
-from studio.segmenter import Segmenter, choose_tier
+from studio.segment.segmenter import Segmenter
+from studio.segment.tiers import choose_tier
 from studio.settings import EffectSettings
-from studio.sources import IMAGE_EXT, read_image
+from studio.capture.sources import IMAGE_EXT, read_image
 
 
 def pairs(dataset: str | Path) -> list[tuple[Path, Path]]:

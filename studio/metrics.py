@@ -72,3 +72,8 @@ def band(mask: np.ndarray, inner: int, outer: int) -> np.ndarray:
     outside = (mask == 0).astype(np.uint8)
     dist = cv2.distanceTransform(outside, cv2.DIST_L2, 5)
     return (dist >= inner) & (dist <= outer)
+
+
+def summarize(values) -> dict:
+    a = np.asarray(values, dtype=np.float64)
+    return {"median": round(float(np.median(a)), 4), "p95": round(float(np.percentile(a, 95)), 4)}

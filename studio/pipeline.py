@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from studio.segmenter import Segmenter
+from studio.segment.segmenter import Segmenter
 
 
 @dataclass

@@ -24,17 +24,38 @@ class PresetError(StudioError):
     pass
 
 
-# name -> (kind, lo, hi) for numbers; choices for strings
-_NUM = {
-    "max_coc": (0.0, 64.0),
-    "blur_scale": (0.1, 0.5),
-    "sigma_space": (0.25, 8.0),
-    "sigma_color": (0.01, 1.0),
-    "temporal_smoothing": (0.0, 0.95),
-    "wrap_strength": (0.0, 1.0),
-    "wrap_width": (0.0, 64.0),
-}
-_CHOICE = {"mode": MODES, "tier": TIERS, "wrap_blend": WRAP_BLENDS}
+@dataclass(frozen=True)
+class Field:
+    """One setting as every reader sees it: validation, the panel's widgets, argparse."""
+    name: str
+    label: str
+    lo: float | None = None      # numbers: the closed range validation accepts and the slider spans
+    hi: float | None = None
+    step: float | None = None    # the slider's step
+    fmt: str = "{:.2f}"          # the slider's label
+    choices: tuple = ()          # strings: the accepted values, in menu order
+
+
+SCHEMA: dict[str, Field] = {f.name: f for f in (
+    Field("mode", "Mode", choices=MODES),
+    Field("max_coc", "Max blur radius (px)", 0.0, 64.0, 1.0, "{:.0f}"),
+    Field("blur_scale", "Blur scale", 0.1, 0.5, 0.05),
+    Field("sigma_space", "Sigma space", 0.25, 8.0, 0.25),
+    Field("sigma_color", "Sigma colour", 0.01, 1.0, 0.01),
+    Field("coverage", "Coverage", 0.0, 1.0, 0.05),
+    Field("temporal_smoothing", "Temporal smoothing", 0.0, 0.95, 0.05),
+    Field("wrap_strength", "Light wrap strength", 0.0, 1.0, 0.05),
+    Field("wrap_width", "Light wrap width (px)", 0.0, 64.0, 1.0, "{:.0f}"),
+    Field("wrap_blend", "Light wrap blend", choices=WRAP_BLENDS),
+    Field("background", "Background"),
+    Field("tier", "Model tier", choices=TIERS),
+    Field("refine", "Refine mask (joint bilateral)"),
+    Field("mirror", "Mirror"),
+)}
+# the sliders, in panel order: every number but coverage (two sliders of its own)
+SLIDERS = tuple(n for n, f in SCHEMA.items() if f.step is not None and n != "coverage")
+_NUM = {n: (SCHEMA[n].lo, SCHEMA[n].hi) for n in SLIDERS}
+_CHOICE = {n: f.choices for n, f in SCHEMA.items() if f.choices}
 COVERAGE_MIN_GAP = 0.01  # the smoothstep divides by (high - low): both renderers need a real gap
 TOP_LEVEL = ("format", "version", "settings")
 
@@ -119,7 +140,7 @@ def validate(d: dict) -> dict:
         if not isinstance(c, (list, tuple)) or len(c) != 2:
             raise _err("coverage", "must be two numbers [low, high]")
         lo, hi = (_num("coverage", x) for x in c)
-        if not (0.0 <= lo < hi <= 1.0):
+        if not (SCHEMA["coverage"].lo <= lo < hi <= SCHEMA["coverage"].hi):
             raise _err("coverage", f"needs 0 <= low < high <= 1, got [{lo:g}, {hi:g}]")
         if hi - lo < COVERAGE_MIN_GAP:
             raise _err("coverage", f"high must exceed low by at least {COVERAGE_MIN_GAP:g}, got [{lo:g}, {hi:g}]")

@@ -35,7 +35,7 @@ def background(data_dir) -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def gl_context():
-    from studio.gl_context import EglContext
+    from studio.render.egl import EglContext
 
     ctx = EglContext()
     yield ctx

@@ -3,10 +3,10 @@ import cv2
 import numpy as np
 import pytest
 
-from studio.cpu_renderer import CpuRenderer, coc_blur, temporal
-from studio.effects import make_plan
-from studio.gl_renderer import GlRenderer
-from studio.segmenter import Segmenter
+from studio.render.cpu import CpuRenderer, coc_blur, temporal
+from studio.render.effects import make_plan
+from studio.render.gl import GlRenderer
+from studio.segment.segmenter import Segmenter
 from studio.settings import EffectSettings
 
 pytestmark = pytest.mark.gl
@@ -85,7 +85,7 @@ def test_temporal_smoothing_follows_fast_motion():
 
 def test_shader_error_names_file_and_line(gl_context, tmp_path):
     from studio.paths import data_dir
-    from studio.shaders import ShaderError, compile_program
+    from studio.render.shaders import ShaderError, compile_program
 
     for f in data_dir("shaders").iterdir():
         (tmp_path / f.name).write_text(f.read_text())

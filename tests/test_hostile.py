@@ -154,7 +154,7 @@ def test_fuzzed_presets_through_render(capsys, tmp_path_factory, small_image, do
        st.floats(0, 1), st.floats(0, 1), st.sampled_from(["blur", "replace", "mask", "none"]))
 def test_every_valid_setting_renders(values, lo, hi, mode):
     """What validation accepts, both renderers' maths can draw (the CPU twin is the oracle of the shaders)."""
-    from studio.cpu_renderer import CpuRenderer
+    from studio.render.cpu import CpuRenderer
     from studio.settings import PresetError, from_dict
 
     try:
@@ -321,7 +321,7 @@ def test_absurd_images_cost_little(tmp_path, broken_media, small_image):
 
 
 def test_fit_cover_crops_before_scaling():
-    from studio.effects import fit_cover
+    from studio.render.effects import fit_cover
 
     strip = np.arange(5000, dtype=np.uint8).reshape(5000, 1, 1).repeat(3, axis=2)
     out = fit_cover(strip, 1280, 720)
@@ -337,7 +337,7 @@ def test_fit_cover_crops_before_scaling():
 def cache_copy(tmp_path, monkeypatch):
     import shutil
 
-    from studio import models
+    from studio.segment import models
 
     src = models.models_dir()
     dst = tmp_path / "cache"
@@ -358,7 +358,7 @@ def test_registry_of_the_wrong_shape_counts_as_absent(capsys, cache_copy, conten
 
 @pytest.mark.parametrize("content", ["[]", "garbage", '{"k": 5}', "{}", '{"%s": {"full": "fast"}}'])
 def test_tier_cache_of_the_wrong_shape_is_measured_again(capsys, cache_copy, content):
-    from studio.segmenter import _machine_key
+    from studio.segment.tiers import _machine_key
 
     (cache_copy / "tier-bench.json").write_text(content.replace("%s", _machine_key(1).replace("|", "|")))
     rc, err = run_main(capsys, "bench", "--frames", "2", "--tier", "auto")

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-from studio import models, tflite_edit
-from studio.segmenter import Segmenter
+from studio.segment import models, tflite_edit
+from studio.segment.segmenter import Segmenter
 
 
 def test_manifest_pins_the_stock_models():

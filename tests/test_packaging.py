@@ -46,7 +46,8 @@ def test_wheel_contents(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     for must in ("studio/_data/shaders/composite.frag", "studio/_data/shaders/common.glsl",
                  "studio/_data/models/manifest.json", "studio/_data/resources/icons/backdrop.svg",
-                 "studio/cli.py", "ui/main_window.py"):
+                 "studio/cli/__init__.py", "studio/render/gl.py", "studio/output/__init__.py",
+                 "ui/main_window.py"):
         assert must in names, must
     assert not [n for n in names if n.endswith(".tflite")]
 

@@ -2,7 +2,8 @@ import cv2
 import numpy as np
 import pytest
 
-from studio.segmenter import Segmenter, choose_tier, downscale
+from studio.segment.segmenter import Segmenter, downscale
+from studio.segment.tiers import choose_tier
 
 
 @pytest.mark.parametrize("tier", ["full", "lite", "general"])

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from studio.sources import SourceError, VideoSource, open_source
+from studio.capture.sources import SourceError, VideoSource, open_source
 
 
 def test_demo_is_a_moving_person():
@@ -11,7 +11,7 @@ def test_demo_is_a_moving_person():
         b = src.read()
     assert a.shape == (360, 640, 3) and a.dtype == np.uint8
     assert np.abs(a.astype(int) - b.astype(int)).mean() > 1  # gentle motion
-    from studio.segmenter import Segmenter
+    from studio.segment.segmenter import Segmenter
     assert Segmenter("full")(a).mask.mean() > 0.15  # a real person is in it
 
 

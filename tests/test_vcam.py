@@ -23,8 +23,8 @@ def test_y4m_stream_decodes_with_ffmpeg(tmp_path, data_dir):
     frames = np.frombuffer(dec.stdout, np.uint8).reshape(-1, 720, 1280, 3)
     assert len(frames) == 60
     # the person stays sharp while the background is blurred, compared with the unprocessed demo frame
-    from studio.segmenter import Segmenter
-    from studio.sources import VideoSource
+    from studio.segment.segmenter import Segmenter
+    from studio.capture.sources import VideoSource
 
     src = VideoSource(clip, size=(1280, 720))
     raw = [src.read() for _ in range(60)][-1]
@@ -58,7 +58,7 @@ def test_preset_and_flag_override(tmp_path):
 
 
 def test_device_readers_counts_other_processes(tmp_path):
-    from studio.vcam import device_readers
+    from studio.platform import device_readers
 
     dev = tmp_path / "fake-video"
     dev.write_bytes(b"")

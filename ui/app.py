@@ -9,27 +9,12 @@ import time
 
 
 
-def process_age() -> float:
-    """Seconds since this process started (Linux /proc), for time-to-first-frame; else since import."""
-    try:
-        with open("/proc/self/stat") as f:
-            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
-        with open("/proc/uptime") as f:
-            uptime = float(f.read().split()[0])
-        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return time.perf_counter() - _IMPORTED
-
-
-_IMPORTED = time.perf_counter()
-
-
 def prepare_environment() -> None:
-    """Qt on X11 through EGL so PyOpenGL (EGL platform) and Qt share one GL loader."""
-    from studio.gl_context import ensure_egl_platform
+    """On Linux, Qt on X11 through EGL so PyOpenGL (EGL platform) and Qt share one GL loader; elsewhere Qt's own
+    context (see studio.platform.gl_platform)."""
+    from studio.platform import bind_gl_platform
 
-    ensure_egl_platform()
-    if os.environ.get("QT_QPA_PLATFORM", "xcb").startswith("xcb"):
+    if bind_gl_platform() == "egl" and os.environ.get("QT_QPA_PLATFORM", "xcb").startswith("xcb"):
         os.environ.setdefault("QT_XCB_GL_INTEGRATION", "xcb_egl")
 
 
@@ -97,7 +82,8 @@ def run_studio(args) -> int:
     from PySide6.QtWidgets import QApplication
 
     from studio import StudioError, printable
-    from studio.models import check_installed
+    from studio.platform import process_age
+    from studio.segment.models import check_installed
     from ui.main_window import MainWindow
 
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") and \

@@ -15,10 +15,10 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QM
 from studio import StudioError, printable
 from studio.paths import config_dir
 from studio.pipeline import LatestSlot
-from studio.render_cmd import BackgroundFeed, load_background
-from studio.segmenter import choose_tier
+from studio.capture.background import BackgroundFeed, load_background
+from studio.segment.tiers import choose_tier
 from studio.settings import DEFAULTS, MODES, TIERS, EffectSettings, PresetError, load_preset, save_preset
-from studio.sources import list_cameras
+from studio.capture.sources import list_cameras
 from ui.panels import EffectControls, FaultBanner, MaskPanel, SourceSelector, StatsGraphs, TierSelector
 from ui.viewport import Viewport
 from ui.workers import CaptureThread, SegmentWorker

@@ -11,7 +11,7 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLabel,
                                QPushButton, QSlider, QToolButton, QVBoxLayout, QWidget)
 
-from studio.settings import MODES, WRAP_BLENDS, EffectSettings
+from studio.settings import SCHEMA, SLIDERS, EffectSettings
 
 
 def _to_pixmap(gray: np.ndarray, w: int) -> QPixmap:
@@ -135,47 +135,39 @@ class EffectControls(QGroupBox):
     settings_changed = Signal(object)
     pick_background = Signal()
 
-    SLIDERS = [  # field, label, lo, hi, step, fmt
-        ("max_coc", "Max CoC radius (px)", 0.0, 64.0, 1.0, "{:.0f}"),
-        ("blur_scale", "Blur scale", 0.1, 0.5, 0.05, "{:.2f}"),
-        ("sigma_space", "Sigma space", 0.25, 8.0, 0.25, "{:.2f}"),
-        ("sigma_color", "Sigma colour", 0.01, 0.5, 0.01, "{:.2f}"),
-        ("temporal_smoothing", "Temporal smoothing", 0.0, 0.95, 0.05, "{:.2f}"),
-        ("wrap_strength", "Light wrap strength", 0.0, 1.0, 0.05, "{:.2f}"),
-        ("wrap_width", "Light wrap width (px)", 0.0, 64.0, 1.0, "{:.0f}"),
-    ]
-
     def __init__(self, settings: EffectSettings, parent=None):
         super().__init__("Effect", parent)
         self._s = settings
         form = QFormLayout(self)
         self.mode = QComboBox()
-        self.mode.addItems(list(MODES))
-        form.addRow("Mode", self.mode)
-        self.refine = QCheckBox("Refine mask (joint bilateral)")
+        self.mode.addItems(list(SCHEMA["mode"].choices))
+        form.addRow(SCHEMA["mode"].label, self.mode)
+        self.refine = QCheckBox(SCHEMA["refine"].label)
         form.addRow(self.refine)
         self.sliders: dict[str, _Slider] = {}
-        for f, label, lo, hi, step, fmt in self.SLIDERS:
-            sl = _Slider(lo, hi, getattr(settings, f), step, fmt)
-            sl.changing.connect(lambda v, f=f: self._update(False, **{f: v}))
-            sl.changed.connect(lambda v, f=f: self._update(True, **{f: v}))
-            self.sliders[f] = sl
-            form.addRow(label, sl)
-        self.cov_lo = _Slider(0.0, 0.95, settings.coverage[0], 0.05)
-        self.cov_hi = _Slider(0.05, 1.0, settings.coverage[1], 0.05)
+        for name in SLIDERS:  # ranges, steps and labels from the one schema validation reads too
+            f = SCHEMA[name]
+            sl = _Slider(f.lo, f.hi, getattr(settings, name), f.step, f.fmt)
+            sl.changing.connect(lambda v, n=name: self._update(False, **{n: v}))
+            sl.changed.connect(lambda v, n=name: self._update(True, **{n: v}))
+            self.sliders[name] = sl
+            form.addRow(f.label, sl)
+        cov = SCHEMA["coverage"]
+        self.cov_lo = _Slider(cov.lo, cov.hi - cov.step, settings.coverage[0], cov.step)
+        self.cov_hi = _Slider(cov.lo + cov.step, cov.hi, settings.coverage[1], cov.step)
         for sl in (self.cov_lo, self.cov_hi):
             sl.changing.connect(lambda _: self._coverage(False))
             sl.changed.connect(lambda _: self._coverage(True))
-        form.addRow("Coverage low", self.cov_lo)
-        form.addRow("Coverage high", self.cov_hi)
+        form.addRow(f"{cov.label} low", self.cov_lo)
+        form.addRow(f"{cov.label} high", self.cov_hi)
         self.wrap_blend = QComboBox()
-        self.wrap_blend.addItems(list(WRAP_BLENDS))
-        form.addRow("Light wrap blend", self.wrap_blend)
+        self.wrap_blend.addItems(list(SCHEMA["wrap_blend"].choices))
+        form.addRow(SCHEMA["wrap_blend"].label, self.wrap_blend)
         self.bg_button = QPushButton("Background…")
         self.bg_label = QLabel("(none)")
         self.bg_label.setWordWrap(True)
         form.addRow(self.bg_button, self.bg_label)
-        self.mirror = QCheckBox("Mirror")
+        self.mirror = QCheckBox(SCHEMA["mirror"].label)
         form.addRow(self.mirror)
         self.mode.currentTextChanged.connect(lambda m: self._update(True, mode=m))
         self.refine.toggled.connect(lambda v: self._update(True, refine=v))

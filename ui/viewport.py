@@ -44,7 +44,7 @@ class Viewport(QOpenGLWidget):
 
     def initializeGL(self) -> None:
         try:
-            from studio.gl_renderer import GlRenderer
+            from studio.render.gl import GlRenderer
 
             self.renderer = GlRenderer(self.settings)  # stage times come from its GPU timer queries
             ctx = self.context()

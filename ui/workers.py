@@ -9,8 +9,8 @@ from PySide6.QtCore import QThread, Signal
 
 from studio import StudioError
 from studio.pipeline import LatestSlot
-from studio.segmenter import Segmenter
-from studio.sources import open_source
+from studio.segment.segmenter import Segmenter
+from studio.capture.sources import open_source
 
 
 @dataclass

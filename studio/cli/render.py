@@ -5,66 +5,18 @@ import sys
 from pathlib import Path
 
 import cv2
-import numpy as np
 from tqdm import tqdm
 
 from studio import StudioError, printable
 from studio.atomic import check_target, write_bytes
+from studio.cli.args import effect_flags, settings_from_args
 from studio.output import VIDEO_OUTPUTS, check_video_target, open_video_file
 from studio.pipeline import run_frames
-from studio.segmenter import Segmenter, choose_tier
-from studio.settings import DEFAULTS, load_preset
-from studio.sources import IMAGE_EXT, VideoSource, read_image
-
-
-def settings_from_args(args):
-    """The preset (or defaults) with single fields overridden by command-line flags."""
-    s = load_preset(args.preset) if getattr(args, "preset", None) else DEFAULTS
-    changes = {}
-    if getattr(args, "mode", None):
-        changes["mode"] = args.mode
-    if getattr(args, "background", None):
-        changes["background"] = args.background
-    if getattr(args, "blur_radius", None) is not None:
-        changes["max_coc"] = args.blur_radius
-    if getattr(args, "tier", None):
-        changes["tier"] = args.tier
-    return s.with_(**changes) if changes else s
-
-
-class BackgroundFeed:
-    """A replacement background: a still image, or a video that loops, one frame per call to next()."""
-
-    def __init__(self, path: str):
-        if not path:
-            raise StudioError("replace mode needs a background: pass --background IMG or set it in the preset")
-        self.path = path
-        self._video = None
-        if Path(path).suffix.lower() in IMAGE_EXT:
-            self._still = read_image(path, "background")
-        else:
-            self._video = VideoSource(path, loop=True)
-            self._still = None
-
-    @property
-    def is_video(self) -> bool:
-        return self._video is not None
-
-    def next(self) -> np.ndarray:
-        return self._still if self._video is None else self._video.read()
-
-    def close(self) -> None:
-        if self._video is not None:
-            self._video.close()
-
-
-def load_background(path: str) -> np.ndarray:
-    """An image background, or the first frame of a video background (checks that it can be read)."""
-    feed = BackgroundFeed(path)
-    try:
-        return feed.next()
-    finally:
-        feed.close()
+from studio.segment.segmenter import Segmenter
+from studio.segment.tiers import choose_tier
+from studio.capture.background import BackgroundFeed
+from studio.capture.sources import IMAGE_EXT, VideoSource, read_image
+from studio.render import VideoBackgroundRenderer, make_renderer
 
 
 def _check_paths(inp: Path, out: Path) -> bool:
@@ -100,9 +52,17 @@ def _video_frames(src):
         src.close()
 
 
-def run_render(args) -> int:
-    from studio.bench import make_renderer
+def add_parser(sub):
+    r = sub.add_parser("render", help="apply the effect to an image or a video file")
+    r.add_argument("input", help="an image or a video file")
+    r.add_argument("-o", "--output", required=True,
+                   help="an image for an image input; a video (.mp4 .mkv .avi .mov .m4v .y4m) for a video input; "
+                        "written under a temporary name and renamed only when complete")
+    effect_flags(r)
+    return r
 
+
+def run(args) -> int:
     s = settings_from_args(args)
     inp, out = Path(args.input), Path(args.output)
     is_image = _check_paths(inp, out)
@@ -165,26 +125,6 @@ def _render_video(frames, seg, renderer, out: Path, size, fps: float, total: int
     finally:
         bar.close()
     sink.close()
-
-
-class VideoBackgroundRenderer:
-    """A renderer whose replacement background advances one video frame per rendered frame."""
-
-    def __init__(self, renderer, feed: BackgroundFeed):
-        self._r = renderer
-        self._feed = feed
-        self._first = True
-
-    def __getattr__(self, name):
-        return getattr(self._r, name)
-
-    def render(self, frame, mask, prepared=None):
-        if not self._first:
-            self._r.set_background(self._feed.next())
-        self._first = False
-        if prepared is None:
-            return self._r.render(frame, mask)
-        return self._r.render(frame, mask, prepared=prepared)
 
 
 def _chain(first, rest):

@@ -14,7 +14,10 @@ class GlUnavailable(StudioError):
 
 
 def ensure_egl_platform() -> None:
-    os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+    """Bind PyOpenGL to EGL where this system has it (Linux); elsewhere EglContext() says it is unavailable."""
+    from studio.platform import bind_gl_platform
+
+    bind_gl_platform()
 
 
 class EglContext:

@@ -137,7 +137,7 @@ def _extract(wheel: Path, member: str, expect_sha: str) -> bytes:
 
 def build_tier_files(files: dict[str, bytes]) -> dict[str, bytes]:
     """From the stock files, make every tier's model and its builtin-ops twin."""
-    from studio import tflite_edit
+    from studio.segment import tflite_edit
 
     out: dict[str, bytes] = {}
     for name in tier_names():

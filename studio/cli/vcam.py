@@ -9,38 +9,15 @@ import cv2
 import numpy as np
 
 from studio import printable
+from studio.platform import device_readers
 from studio.output import VirtualCameraSink, Y4mSink, check_video_target, open_video_file
-from studio.render_cmd import BackgroundFeed, VideoBackgroundRenderer, settings_from_args
+from studio.capture.background import BackgroundFeed
+from studio.cli.args import FPS, MAX_FRAMES, effect_flags, number, settings_from_args, size
+from studio.render import VideoBackgroundRenderer, make_renderer
 from studio.pipeline import run_live
-from studio.segmenter import Segmenter, choose_tier
-from studio.sources import open_source, parse_size
-
-
-def device_readers(path: str) -> int:
-    """How many other processes hold `path` open (Linux /proc); v4l2loopback clients show up this way."""
-    import os
-
-    try:
-        target = os.path.realpath(path)
-    except OSError:
-        return 0
-    me = str(os.getpid())
-    n = 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit() or pid == me:
-            continue
-        fd_dir = f"/proc/{pid}/fd"
-        try:
-            for fd in os.listdir(fd_dir):
-                try:
-                    if os.readlink(f"{fd_dir}/{fd}") == target:
-                        n += 1
-                        break
-                except OSError:
-                    continue
-        except OSError:
-            continue
-    return n
+from studio.segment.segmenter import Segmenter
+from studio.segment.tiers import choose_tier
+from studio.capture.sources import open_source, parse_size
 
 
 def open_sink(args, w: int, h: int, fps: float):
@@ -53,13 +30,26 @@ def open_sink(args, w: int, h: int, fps: float):
     return sink
 
 
-def run_vcam(args) -> int:
+def add_parser(sub):
+    v = sub.add_parser("vcam", help="run the effect headless into a virtual camera, a file or a pipe")
+    v.add_argument("--source", default="camera:0", help="camera:N, camera:/dev/videoN, demo, a video or an image")
+    v.add_argument("--device", help="the virtual camera device (default: the first one pyvirtualcam finds)")
+    v.add_argument("--size", type=size, default=(1280, 720), help="output WxH (default 1280x720)")
+    v.add_argument("--fps", type=FPS, default=30.0, help="output frame rate, 1 to 240 (default 30)")
+    v.add_argument("--frames", type=number(0, MAX_FRAMES, int), default=0,
+                   help="stop after N frames (default 0: run until Ctrl+C)")
+    v.add_argument("--output", help="a video file (.mp4 .mkv .avi .mov .m4v), a .y4m file, or - for YUV4MPEG2 "
+                                    "on stdout (no virtual camera needed)")
+    v.add_argument("--on-demand", action="store_true", help="release the camera while no client reads")
+    effect_flags(v)
+    return v
+
+
+def run(args) -> int:
     """The live pipeline into one sink until --frames, Ctrl+C/SIGTERM/SIGHUP, or a fault.
 
     A recording (--output FILE) stopped by the user is kept if it holds a frame; a run that fails never
     replaces an existing file (see studio.output)."""
-    from studio.bench import make_renderer
-
     s = settings_from_args(args)
     if args.output and args.output != "-":
         check_video_target(args.output)  # before the camera and the model are opened

@@ -25,17 +25,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from studio.imageops import grid_sample  # noqa: F401  (re-exported: the renderers sample with it)
 from studio.settings import EffectSettings
 
 TAPS = 5  # refine kernel is TAPS x TAPS
 TEMPORAL_EDGES = (0.3, 0.6)  # |change| above which the mask follows at once (tuned on lucia-video)
 MASK_TINT_BGR = (0.35, 0.95, 0.2)
-
-
-def grid_sample(img: np.ndarray, w: int, h: int) -> np.ndarray:
-    """Mean of the 2x2 exact-centre samples per output pixel (uint8 in, uint8 out)."""
-    tmp = cv2.resize(img, (2 * w, 2 * h), interpolation=cv2.INTER_NEAREST_EXACT)
-    return cv2.resize(tmp, (w, h), interpolation=cv2.INTER_AREA)
 
 
 def gaussian_kernel(sigma: float) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""CpuRenderer: the twin of the GLSL passes (same maths, see studio.effects) in numba-compiled loops, and the
+"""CpuRenderer: the twin of the GLSL passes (same maths, see studio.render.effects) in numba-compiled loops, and the
 oracle that every shader is tested against. Frames are BGR uint8; masks float32 in [0, 1]."""
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import time
 import cv2
 import numpy as np
 
-from studio import kernels
-from studio.effects import MASK_TINT_BGR, TAPS, TEMPORAL_EDGES, EffectPlan, fit_cover, grid_sample, make_plan
+from studio.render import kernels
+from studio.render.effects import MASK_TINT_BGR, TAPS, TEMPORAL_EDGES, EffectPlan, fit_cover, grid_sample, make_plan
 from studio.settings import EffectSettings
 
 _TINT = np.array(MASK_TINT_BGR, np.float32)

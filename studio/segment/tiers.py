@@ -1,4 +1,4 @@
-"""Person segmentation on LiteRT (XNNPACK), cheap preprocessing, and automatic tier selection."""
+"""Automatic tier choice: each tier's cost measured on this machine (cached), the best that fits the budget."""
 from __future__ import annotations
 
 import json
@@ -6,100 +6,15 @@ import math
 import os
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
-from studio import StudioError, models
-from studio.effects import grid_sample
+from studio import StudioError
 from studio.atomic import write_bytes
 from studio.paths import cache_dir
-
-
-def downscale(frame: np.ndarray, w: int, h: int) -> np.ndarray:
-    """Resize a frame to (w, h) cheaply without aliasing badly.
-
-    INTER_AREA at a non-integer 8x/7.5x ratio costs more than the model itself. Instead, for large ratios we take
-    a 2x2 grid of exact-centre samples per output pixel (INTER_NEAREST_EXACT to 2w x 2h, touching only those
-    pixels), then average them with INTER_AREA's integer fast path: within ~0.6 grey levels of a full box filter
-    at a fifth of the cost. Small ratios go straight through INTER_AREA/LINEAR."""
-    fh, fw = frame.shape[:2]
-    if (fw, fh) == (w, h):
-        return frame
-    ratio = min(fw / w, fh / h)
-    if ratio >= 3.0:
-        return grid_sample(frame, w, h)
-    if ratio > 1.0:
-        return cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
-    return cv2.resize(frame, (w, h), interpolation=cv2.INTER_LINEAR)
-
-
-@dataclass
-class SegResult:
-    mask: np.ndarray  # float32 (h, w) person probability in [0, 1], model resolution
-    timings: dict[str, float] = field(default_factory=dict)  # stage -> ms
-
-
-class Segmenter:
-    """One LiteRT interpreter for one tier. Not thread-safe: one per worker thread."""
-
-    def __init__(self, tier: str = "full", threads: int = 1, xnnpack: bool | None = None):
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-        self.tier = models.tier(tier)
-        self.threads = threads
-        if xnnpack is None:
-            xnnpack = os.environ.get("BACKDROP_NO_XNNPACK", "") in ("", "0")
-        self.xnnpack = False
-        interp = None
-        if xnnpack:
-            try:
-                interp = Interpreter(model_content=models.load_model_bytes(tier), num_threads=threads)
-                interp.allocate_tensors()
-                self.xnnpack = True
-            except (RuntimeError, ValueError) as e:
-                if isinstance(e, models.ModelError):
-                    raise
-                interp = None  # XNNPACK (which implements the custom op) unavailable: builtin twin below
-        if interp is None:
-            interp = Interpreter(model_content=models.load_model_bytes(tier, builtin_ops=True), num_threads=threads,
-                                 experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-            interp.allocate_tensors()
-        self._interp = interp
-        inp = interp.get_input_details()[0]
-        out = interp.get_output_details()[0]
-        _, h, w, _ = inp["shape"]
-        if (w, h) != self.tier.size:
-            raise StudioError(f"model for tier {tier} has input {w}x{h}, manifest says {self.tier.width}x{self.tier.height}")
-        self._in_index = inp["index"]
-        self._out_index = out["index"]
-        self._scale = np.float32(1.0 / 255.0)
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return self.tier.size
-
-    def _input_view(self) -> np.ndarray:
-        return self._interp.tensor(self._in_index)()[0]
-
-    def __call__(self, frame_bgr: np.ndarray) -> SegResult:
-        """Segment one BGR uint8 frame (any size, stretched to the model's input)."""
-        if frame_bgr.ndim == 2:
-            frame_bgr = cv2.cvtColor(frame_bgr, cv2.COLOR_GRAY2BGR)
-        t0 = time.perf_counter()
-        w, h = self.tier.size
-        small = downscale(frame_bgr, w, h)
-        rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
-        np.multiply(rgb, self._scale, out=self._input_view(), casting="unsafe")
-        t1 = time.perf_counter()
-        self._interp.invoke()
-        mask = self._interp.get_tensor(self._out_index)[0, :, :, 0]
-        t2 = time.perf_counter()
-        return SegResult(mask, {"resize": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3})
-
-
-# --- automatic tier selection --------------------------------------------------------------------------------
+from studio.segment import models
+from studio.segment.segmenter import Segmenter
 
 @dataclass
 class TierChoice:

@@ -1,7 +1,7 @@
 """GlRenderer: the effect as GLSL passes (shaders/*.frag), drawing into whatever framebuffer it is handed.
 
 It never creates or owns a context: call every method on the thread where the caller's context is current (the
-viewport's GUI thread, or an EglContext for headless use). The maths is studio.effects; CpuRenderer is its twin."""
+viewport's GUI thread, or an EglContext for headless use). The maths is studio.render.effects; CpuRenderer is its twin."""
 from __future__ import annotations
 
 import time
@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from studio import StudioError
-from studio.effects import MASK_TINT_BGR, TEMPORAL_EDGES, EffectPlan, fit_cover, make_plan
+from studio.render.effects import MASK_TINT_BGR, TEMPORAL_EDGES, EffectPlan, fit_cover, make_plan
 from studio.settings import EffectSettings
 
 _MODES = {"none": 0, "blur": 1, "replace": 2, "mask": 3}
@@ -25,7 +25,7 @@ class GlRenderer:
     def __init__(self, settings: EffectSettings | None = None, shader_root=None, profile: bool = False):
         from OpenGL import GL
 
-        from studio.shaders import ProgramCache
+        from studio.render.shaders import ProgramCache
 
         self.GL = GL
         self.settings = settings or EffectSettings()

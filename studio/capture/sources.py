@@ -1,7 +1,6 @@
 """Frame sources: camera, video file, still image, and the embedded demo. Frames are BGR uint8."""
 from __future__ import annotations
 
-import glob
 import math
 import os
 import time
@@ -11,6 +10,7 @@ import cv2
 import numpy as np
 
 from studio import MAX_PIXELS, MAX_SIDE, StudioError, printable
+from studio.platform import video_devices
 
 VIDEO_EXT = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".y4m", ".mpg", ".mpeg", ".ogv"}
 IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
@@ -190,7 +190,7 @@ class DemoSource(FrameSource):
     live = True
 
     def __init__(self, size: tuple[int, int] = (1280, 720), fps: float = 30.0, realtime: bool = False):
-        from studio.models import demo_path
+        from studio.segment.models import demo_path
 
         self.name = "demo"
         self.fps = fps
@@ -275,19 +275,7 @@ def open_source(spec: str, size: tuple[int, int] | None = None, fps: float | Non
     raise SourceError(f"unknown source {spec!r}: use camera:N, demo, a video file or an image")
 
 
-def _v4l2_name(dev: str) -> str:
-    try:
-        return Path(f"/sys/class/video4linux/{Path(dev).name}/name").read_text().strip()
-    except OSError:
-        return ""
-
-
 def list_cameras() -> list[str]:
     """Capture devices, leaving out virtual-camera outputs (ours included) so the studio cannot feed itself."""
-    out = []
-    for d in sorted(glob.glob("/dev/video*")):
-        name = _v4l2_name(d).lower()
-        if any(k in name for k in ("loopback", "dummy", "backdrop", "obs virtual")):
-            continue
-        out.append(f"camera:{d}")
-    return out
+    return [f"camera:{d}" for d, name in video_devices()
+            if not any(k in name.lower() for k in ("loopback", "dummy", "backdrop", "obs virtual"))]

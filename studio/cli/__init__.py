@@ -1,0 +1,63 @@
+"""The `backdrop` command: one module per subcommand, each with add_parser(sub) and run(args) -> exit code.
+Commands only parse, wire and report; the work happens in the core."""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+from studio import StudioError, __version__, printable
+from studio.cli import bench, eval, models, render, studio, vcam
+from studio.cli.args import Parser
+
+COMMANDS = (models, eval, bench, render, vcam, studio)
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="backdrop", description="Backdrop Studio: real-time background blur and replacement.")
+    p.add_argument("--version", action="version", version=f"backdrop {__version__}")
+    sub = p.add_subparsers(dest="command")
+    for cmd in COMMANDS:
+        cmd.add_parser(sub).set_defaults(func=cmd.run)
+    return p
+
+
+def _stop_on_signal(signum, _frame):
+    """SIGTERM and SIGHUP stop a command as Ctrl+C does: workers stopped, outputs completed or removed."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def install_signal_handlers() -> None:
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:  # nohup's choice stands
+            signal.signal(sig, _stop_on_signal)
+    if hasattr(signal, "SIGXFSZ"):  # past a file-size limit a write fails with EFBIG instead of killing us
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def main(argv=None) -> int:
+    from studio.platform import tune_allocator
+
+    tune_allocator()
+    # OpenCV and its FFmpeg print warnings per frame (a full disk: one per frame); the commands check results
+    # themselves and say what went wrong in one line
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
+        argv = ["studio", *argv]
+    args = parser.parse_args(argv)
+    install_signal_handlers()
+    try:
+        return args.func(args)
+    except StudioError as e:
+        print(f"backdrop: error: {printable(e)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except OSError as e:  # the last line of defence: a file-system fault the command did not expect
+        where = f" ({printable(e.filename, 120)})" if getattr(e, "filename", None) else ""
+        print(f"backdrop: error: {printable(e.strerror or e)}{where}", file=sys.stderr)
+        return 2
