@@ -1,9 +1,9 @@
-"""The headless pipeline: source -> segmenter -> renderer -> sink, in series or overlapped on two threads.
+"""The pipeline: source -> segmenter -> renderer -> sink, the same stages two ways.
 
-Overlapped: a segmentation thread and the rendering (calling) thread hand frames over through a single slot.
-For files every frame is kept, in order (the slot waits until it is free); for live sources the capture slot is
-overwritten: the newest frame wins and stale ones are dropped and counted. LiteRT and OpenCV release the GIL,
-so the two stages run on two cores."""
+run_frames: files (render, bench, eval): every frame, in order; segmentation (with the renderer's mask-resolution
+half) on one thread, rendering on the caller's, handed over through a single slot that waits until it is free.
+LivePipeline: live sources (the window, vcam): the capture slot is overwritten, the newest frame wins and stale
+ones are dropped and counted. LiteRT and OpenCV release the GIL, so the stages run on two cores."""
 from __future__ import annotations
 
 import threading
@@ -19,10 +19,12 @@ from studio.segment.segmenter import Segmenter
 class Packet:
     index: int
     frame: np.ndarray
-    t_in: float
+    t_in: float                      # perf_counter when the frame was in hand: end-to-end latency starts here
     mask: np.ndarray | None = None
     timings: dict = field(default_factory=dict)
-    prepared: tuple | None = None
+    prepared: tuple | None = None    # the renderer's mask-resolution half, done on the segmentation thread
+    tier: str = ""
+    background: np.ndarray | None = None  # this frame's background, when it is a video
 
 
 class LatestSlot:
@@ -83,8 +85,10 @@ def _segment(seg: Segmenter, renderer, p: Packet, split: bool) -> Packet:
     return p
 
 
-def _render(renderer, p: Packet, split: bool):
-    """Rendering-thread half; fills the packet's refine, composite and end-to-end latency timings."""
+def render_packet(renderer, p: Packet):
+    """The rendering half on the consumer's thread; fills the refine, composite and end-to-end latency timings.
+    A packet whose mask-resolution half was prepared on the segmentation thread skips it here."""
+    split = p.prepared is not None
     t0 = time.perf_counter()
     out = renderer.render(p.frame, p.mask, prepared=p.prepared) if split else renderer.render(p.frame, p.mask)
     total = (time.perf_counter() - t0) * 1e3
@@ -107,7 +111,7 @@ def run_frames(frames, seg: Segmenter, renderer, on_output, overlap: bool = True
         return _segment(seg, renderer, p, split)
 
     def render(p: Packet):
-        on_output(p, _render(renderer, p, split))
+        on_output(p, render_packet(renderer, p))
 
     if not overlap:
         for i, f in enumerate(frames):
@@ -142,65 +146,225 @@ def run_frames(frames, seg: Segmenter, renderer, on_output, overlap: bool = True
         raise errors[0]
 
 
-def run_live(source, seg: Segmenter, renderer, on_output, should_stop=lambda: False, max_frames: int = 0,
-             check_every: float = 0.5) -> dict:
-    """Live sources: a capture thread writes into a single slot (newest frame wins, stale frames dropped and
-    counted), a segmentation thread (with the renderer's mask-resolution half) hands each packet on through a
-    second slot with back-pressure, and the calling thread renders and calls on_output(packet, image).
-    should_stop() is asked after every frame and at least every `check_every` s while no frame comes.
-    Every thread has ended when this returns (normally, by an exception, or by KeyboardInterrupt).
-    Returns {"dropped": n, "frames": n}."""
-    frames_in = LatestSlot()
-    packets = LatestSlot()
-    stop = threading.Event()
-    errors: list[BaseException] = []
-    split = hasattr(renderer, "prepare")
+class LivePipeline:
+    """The one live pipeline, for the window and `vcam`:
 
-    def capture():
+        capture ──(newest frame wins)──▶ segment ──(packet slot)──▶ the consumer's render
+
+    The capture thread opens the source (pacing those without a clock, fitting frames to `size`, mirroring),
+    and reads a video background one frame per captured frame. The segmentation thread resolves tier "auto"
+    from the source's real size and rate (off the GUI thread), runs the model and, if given, the renderer's
+    mask-resolution half (`prepare`). The consumer takes packets with get() (newest wins when `drop_stale`,
+    else the segmenter waits for it). `on_event(kind, value)` reports, from the worker threads:
+    "source_ok" (name), "source_error" (message), "model_error" (message), "tier" (TierChoice or tier name),
+    "background_error" (message); `on_packet()` says a packet is ready (a GUI adapter coalesces it).
+
+    A source that fails is reopened every second when `retry_source`; otherwise the pipeline ends and get()
+    raises its error. stop() (any thread but the workers) ends both threads through conditions; nothing polls."""
+
+    def __init__(self, spec: str, *, tier: str = "full", size: tuple[int, int] | None = None,
+                 fps: float | None = None, mirror: bool = False, prepare=None, retry_source: bool = False,
+                 drop_stale: bool = False, on_event=None, on_packet=None):
+        self.spec, self.size, self.fps_wanted, self.mirror = spec, size, fps, mirror
+        self.prepare = prepare
+        self.retry_source = retry_source
+        self.on_event = on_event or (lambda kind, value: None)
+        self.on_packet = on_packet or (lambda: None)
+        self.frames_in = LatestSlot()
+        self.packets = LatestSlot()
+        self._drop_stale = drop_stale
+        self._stop = threading.Event()
+        self._tier_cv = threading.Condition()
+        self._tier = tier
+        self._bg_feed = None
+        self._bg_lock = threading.Lock()
+        self.error: BaseException | None = None
+        self.opened = threading.Event()    # set once the source is open (or the pipeline has failed)
+        self.source_fps = fps or 30.0
+        self.source_size = size
+        self.tier_used = ""
+        self._threads = [threading.Thread(target=self._capture, name="capture", daemon=True),
+                         threading.Thread(target=self._segment, name="segment", daemon=True)]
+
+    # -- control (any thread) ----------------------------------------------------------------------------
+    def start(self) -> "LivePipeline":
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self) -> None:
+        """End both threads and wait for them; the source and any background feed are closed."""
+        self._stop.set()
+        self.frames_in.close()
+        self.packets.close()
+        with self._tier_cv:
+            self._tier_cv.notify_all()
+        for t in self._threads:
+            if t.is_alive() and t is not threading.current_thread():
+                t.join()
+        self.set_background_feed(None)
+
+    def set_tier(self, tier: str) -> None:
+        with self._tier_cv:
+            self._tier = tier
+            self._tier_cv.notify_all()
+
+    def set_background_feed(self, feed) -> None:
+        """A video background read one frame per captured frame (or None); the pipeline owns it from now on."""
+        with self._bg_lock:
+            old, self._bg_feed = self._bg_feed, feed
+        if old is not None and old is not feed:
+            old.close()
+
+    def get(self, timeout: float | None = None) -> Packet | None:
+        """The next packet; None on timeout or once stopped. Raises the pipeline's error once it has ended."""
+        p = self.packets.get(timeout)
+        if p is None and self.packets.closed and self.error is not None:
+            raise self.error
+        return p
+
+    @property
+    def dropped(self) -> int:
+        return self.frames_in.dropped + self.packets.dropped
+
+    @property
+    def running(self) -> bool:
+        return not self.packets.closed
+
+    # -- capture thread ------------------------------------------------------------------------------------
+    def _open(self):
+        from studio.capture.sources import open_source
+
+        src = open_source(self.spec, size=self.size, fps=self.fps_wanted, loop=True)
+        self.source_fps = self.fps_wanted or src.fps or 30.0
+        self.source_size = self.size or tuple(src.size)
+        self.opened.set()
+        self.on_event("source_ok", src.name)
+        return src
+
+    def _capture(self) -> None:
+        from studio import StudioError
+        from studio.capture.pacing import Pacer
+
+        src = None
         i = 0
+        reported = False
         try:
-            while not stop.is_set():
-                f = source.read()
-                frames_in.put(Packet(i, f, time.perf_counter()))
+            while not self._stop.is_set():
+                if src is None:
+                    try:
+                        src = self._open()
+                        pacer = None if src.clocked else Pacer(self.source_fps, self._stop)
+                        reported = False
+                    except StudioError as e:
+                        if not self._fault(e, reported):
+                            return
+                        reported = True
+                        continue
+                if pacer is not None and not pacer.wait():
+                    break
+                try:
+                    t0 = time.perf_counter()
+                    frame = self._fit(src.read())
+                    cap_ms = (time.perf_counter() - t0) * 1e3
+                except (StudioError, EOFError) as e:
+                    src.close()
+                    src = None
+                    if not self._fault(e, False, "; retrying"):
+                        return
+                    reported = True
+                    continue
+                p = Packet(i, frame, time.perf_counter(), timings={"capture": cap_ms})
+                p.background = self._next_background()
+                self.frames_in.put(p)
                 i += 1
-        except BaseException as e:
-            errors.append(e)
+        except BaseException as e:  # an unexpected fault ends the pipeline; get() raises it
+            self.error = e
         finally:
-            frames_in.close()
+            if src is not None:
+                src.close()
+            self.opened.set()
+            self.frames_in.close()
 
-    def segment():
+    def _fault(self, e: BaseException, reported: bool, suffix: str = "") -> bool:
+        """Report a source fault; True to retry in a second, False to end the pipeline with it."""
+        if not self.retry_source:
+            self.error = e if not isinstance(e, EOFError) else None
+            return False
+        if not reported:
+            self.on_event("source_error", f"{e}{suffix}")
+        return not self._stop.wait(1.0)
+
+    def _fit(self, frame):
+        import cv2
+
+        if self.size is not None and (frame.shape[1], frame.shape[0]) != tuple(self.size):
+            frame = cv2.resize(frame, tuple(self.size), interpolation=cv2.INTER_AREA)
+        return cv2.flip(frame, 1) if self.mirror else frame
+
+    def _next_background(self):
+        from studio import StudioError
+
+        with self._bg_lock:
+            feed = self._bg_feed
+            if feed is None:
+                return None
+            try:
+                return feed.next()
+            except StudioError as e:
+                self._bg_feed = None
+                message = str(e)
+        feed.close()
+        self.on_event("background_error", message)
+        return None
+
+    # -- segmentation thread ---------------------------------------------------------------------------------
+    def _resolve_tier(self, wanted: str):
+        if wanted != "auto":
+            return wanted, wanted
+        from studio.segment.tiers import choose_tier
+
+        c = choose_tier(self.source_fps, self.source_size or (1280, 720))
+        return c.tier, c
+
+    def _segment(self) -> None:
+        from studio import StudioError
+        from studio.segment.segmenter import Segmenter
+
+        seg, seg_for = None, None
         try:
             while True:
-                p = frames_in.get()
-                if p is None or stop.is_set():
+                p = self.frames_in.get()
+                if p is None or self._stop.is_set():
                     break
-                if not packets.put_wait(_segment(seg, renderer, p, split)):
+                with self._tier_cv:
+                    wanted = self._tier
+                if seg is None or wanted != seg_for:
+                    try:
+                        tier, choice = self._resolve_tier(wanted)
+                        if seg is None or tier != seg.tier.name:
+                            seg = Segmenter(tier)
+                        seg_for, self.tier_used = wanted, tier
+                        self.on_event("tier", choice)
+                    except StudioError as e:
+                        seg = None
+                        self.on_event("model_error", str(e))
+                        with self._tier_cv:  # wait for another tier (or stop), not a busy loop
+                            self._tier_cv.wait_for(lambda: self._tier != wanted or self._stop.is_set())
+                        continue
+                r = seg(p.frame)
+                p.mask = r.mask.copy()
+                p.timings.update(r.timings)
+                p.tier = self.tier_used
+                if self.prepare is not None:
+                    p.prepared = self.prepare(p.frame, p.mask)
+                if self._drop_stale:
+                    self.packets.put(p)
+                elif not self.packets.put_wait(p):
                     break
+                self.on_packet()
         except BaseException as e:
-            errors.append(e)
+            self.error = e
         finally:
-            packets.close()
-
-    threads = [threading.Thread(target=capture, name="capture", daemon=True),
-               threading.Thread(target=segment, name="segment", daemon=True)]
-    for t in threads:
-        t.start()
-    n = 0
-    try:
-        while not should_stop() and (not max_frames or n < max_frames):
-            p = packets.get(timeout=check_every)
-            if p is None:
-                if packets.closed:
-                    break
-                continue
-            on_output(p, _render(renderer, p, split))
-            n += 1
-    finally:
-        stop.set()
-        frames_in.close()
-        packets.close()
-        for t in threads:  # each wakes at once: both slots are closed; a source read ends within a frame
-            t.join()
-    if errors and not isinstance(errors[0], EOFError):
-        raise errors[0]
-    return {"dropped": frames_in.dropped, "frames": n}
+            self.packets.close()
+            self.on_packet()

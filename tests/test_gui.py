@@ -134,12 +134,13 @@ def test_shutdown_leaves_no_threads(qtbot, tmp_path, monkeypatch):
     qtbot.addWidget(w)
     w.show()
     qtbot.waitUntil(lambda: w.frames >= 3, timeout=20000)
-    threads = [w.capture, w.worker]
+    threads = list(w.feed.pipeline._threads)
+    assert {t.name for t in threads} == {"capture", "segment"} and all(t.is_alive() for t in threads)
     t0 = time.perf_counter()
     w.close()
     assert time.perf_counter() - t0 < 1.0
-    assert all(t.isFinished() for t in threads)
-    assert w.capture is None and w.worker is None
+    assert not any(t.is_alive() for t in threads)
+    assert w.feed is None
     extra = [t for t in threading.enumerate() if t not in before and t.is_alive()]
     assert not extra, extra
 
@@ -234,9 +235,9 @@ def test_signal_closes_the_window_from_the_event_loop(window, qtbot):
         handler = install_close_on_signals(window)
         assert signal.getsignal(signal.SIGTERM) is handler
         handler(signal.SIGINT, None)
-        assert window.isVisible() and window.capture is not None   # nothing torn down inside the handler
+        assert window.isVisible() and window.feed is not None   # nothing torn down inside the handler
         qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
-        assert window.capture is None and window.viewport.renderer is None
+        assert window.feed is None and window.viewport.renderer is None
     finally:
         for s, h in saved.items():
             signal.signal(s, h)

@@ -14,14 +14,12 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QM
 
 from studio import StudioError, printable
 from studio.paths import config_dir
-from studio.pipeline import LatestSlot
 from studio.capture.background import BackgroundFeed, load_background
-from studio.segment.tiers import choose_tier
 from studio.settings import DEFAULTS, MODES, TIERS, EffectSettings, PresetError, load_preset, save_preset
 from studio.capture.sources import list_cameras
 from ui.panels import EffectControls, FaultBanner, MaskPanel, SourceSelector, StatsGraphs, TierSelector
 from ui.viewport import Viewport
-from ui.workers import CaptureThread, SegmentWorker
+from ui.workers import LiveFeed
 
 
 def last_settings_path():
@@ -108,9 +106,7 @@ class MainWindow(QMainWindow):
         self._panel_timer.timeout.connect(self._refresh_masks)
         self._panel_timer.start()
 
-        self.capture = None
-        self.worker = None
-        self.slot = None
+        self.feed: LiveFeed | None = None
         self.tiers.set_tier(self.settings.tier)
         self._apply_background(self.settings.background)
         self.start_source(source or (cams[0] if cams else "demo"))
@@ -139,7 +135,8 @@ class MainWindow(QMainWindow):
             self._apply_background(s.background)
         if tier_changed:
             self.tiers.set_tier(s.tier)
-            self._restart_worker_tier()
+            if self.feed is not None:
+                self.feed.pipeline.set_tier(s.tier)
         if save:
             self._autosave.start()
 
@@ -159,8 +156,8 @@ class MainWindow(QMainWindow):
     def _apply_background(self, path: str) -> None:
         """Images go to the viewport once; videos are read frame by frame on the capture thread."""
         self._bg_feed_path = None
-        if self.capture is not None:
-            self.capture.set_background_feed(None)
+        if self.feed is not None:
+            self.feed.pipeline.set_background_feed(None)
         if not path:
             self.viewport.set_background(None)
             return
@@ -169,8 +166,8 @@ class MainWindow(QMainWindow):
             self.viewport.set_background(feed.next())
             if feed.is_video:
                 self._bg_feed_path = path
-                if self.capture is not None:
-                    self.capture.set_background_feed(feed)
+                if self.feed is not None:
+                    self.feed.pipeline.set_background_feed(feed)
                 else:
                     feed.close()
             else:
@@ -181,78 +178,70 @@ class MainWindow(QMainWindow):
         self.banner.clear_fault("background")
 
     # -- sources and tiers ----------------------------------------------------------------------------------
-    def _resolve_tier(self) -> str:
-        if self.settings.tier != "auto":
-            self.tiers.show_reason("")
-            return self.settings.tier
-        fps = self.capture.fps if self.capture else 30.0
-        size = self.capture.frame_size if self.capture else (1280, 720)
-        c = choose_tier(fps, size)
-        self.tiers.show_reason(f"Auto chose {c.tier}: {c.reason}")
-        if not c.refine and self.settings.refine:
-            self.apply_settings(self.settings.with_(refine=False), save=False)
-        return c.tier
-
     def start_source(self, spec: str) -> None:
+        """Switch to another source: the old pipeline ends, a new one starts, the mask history is dropped."""
         self.stop_threads()
         self.source_spec = spec
         self.sources.set_current(spec)
-        self.slot = LatestSlot()
-        self.capture = CaptureThread(spec, self.slot)
+        self.viewport.reset_temporal()
+        self.feed = LiveFeed(spec, self.settings.tier, self)
         if getattr(self, "_bg_feed_path", None):
             try:
-                self.capture.set_background_feed(BackgroundFeed(self._bg_feed_path))
+                self.feed.pipeline.set_background_feed(BackgroundFeed(self._bg_feed_path))
             except StudioError as e:
                 self.banner.set_fault("background", f"Background not shown: {e}")
-        self.capture.source_error.connect(self._on_source_error)
-        self.capture.source_ok.connect(self._on_source_ok)
-        self.worker = SegmentWorker(self.slot, self._resolve_tier())
-        self.worker.packet_ready.connect(self._on_packet)
-        self.worker.error.connect(self._on_model_error)
-        self.capture.start()
-        self.worker.start()
+        self.feed.source_error.connect(self._on_source_error)
+        self.feed.source_ok.connect(self._on_source_ok)
+        self.feed.model_error.connect(self._on_model_error)
+        self.feed.background_error.connect(self._on_background_error)
+        self.feed.tier_chosen.connect(self._on_tier_chosen)
+        self.feed.packet_ready.connect(self._on_packet_ready)
+        self.feed.start()
 
     def _on_source_error(self, message: str) -> None:
         """The source failed to open or stopped: shown over the viewport until it delivers again."""
-        if message.startswith("background: "):
-            self.banner.set_fault("background", f"Background stopped: {message[12:]}")
-        else:
-            self.banner.set_fault("source", f"Source problem: {message}")
-            self.source_failed.emit(message)
+        self.banner.set_fault("source", f"Source problem: {message}")
+        self.source_failed.emit(message)
+        self.last_error = message
+
+    def _on_background_error(self, message: str) -> None:
+        self.banner.set_fault("background", f"Background stopped: {message}")
         self.last_error = message
 
     def _on_source_ok(self, name: str) -> None:
-        """The source is open: Auto now knows its real size (portrait -> general) and frame rate."""
         self.banner.clear_fault("source")
         self.statusBar().showMessage(f"source: {name}", 4000)
-        if self.settings.tier == "auto" and self.worker is not None:
-            self.worker.set_tier(self._resolve_tier())
+
+    def _on_tier_chosen(self, choice) -> None:
+        """The pipeline resolved the tier (Auto: measured off the GUI thread, from the source's real size and
+        rate: portrait sources get general)."""
+        if isinstance(choice, str):
+            self.tiers.show_reason("")
+            return
+        self.tiers.show_reason(f"Auto chose {choice.tier}: {choice.reason}")
+        if not choice.refine and self.settings.refine:
+            self.apply_settings(self.settings.with_(refine=False), save=False)
 
     def _on_tier_changed(self, tier: str):
         if tier and tier != self.settings.tier:
             self.apply_settings(self.settings.with_(tier=tier))
 
-    def _restart_worker_tier(self):
-        if self.worker:
-            self.worker.set_tier(self._resolve_tier())
-
     def stop_threads(self) -> None:
-        """The one place that stops every worker."""
-        for t in (self.capture, self.worker):
-            if t is not None:
-                t.stop()
-        for t in (self.capture, self.worker):
-            if t is not None and not t.wait(1000):
-                t.terminate()
-                t.wait(500)
-        self.capture = self.worker = None
+        """The one place that stops every worker: returns when the pipeline's threads have ended."""
+        if self.feed is not None:
+            self.feed.stop()
+            self.feed.deleteLater()
+            self.feed = None
 
     # -- frames ---------------------------------------------------------------------------------------------
     def _on_model_error(self, message: str) -> None:
         self.banner.set_fault("model", f"Segmentation stopped: {message}")
         self.last_error = message
 
-    def _on_packet(self, p):
+    def _on_packet_ready(self):
+        p = self.feed.take() if self.feed is not None else None
+        if p is None:
+            return
         self.banner.clear_fault("model")
         self._last_raw = p.mask
         self.viewport.set_packet(p)
@@ -261,7 +250,7 @@ class MainWindow(QMainWindow):
         self.frames += 1
         self.latencies.append(timings.get("latency", 0.0))
         self.graphs.add(time.perf_counter(), timings)
-        self.dropped_seen = (self.slot.dropped if self.slot is not None else 0) + self.viewport.dropped
+        self.dropped_seen = (self.feed.pipeline.dropped if self.feed is not None else 0) + self.viewport.dropped
         self._last_latency = timings.get("latency", 0.0)
         self._show_status()
         self.frames_drawn.emit(self.frames)

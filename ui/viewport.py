@@ -37,6 +37,11 @@ class Viewport(QOpenGLWidget):
         self.settings = s
         self.update()
 
+    def reset_temporal(self) -> None:
+        """A new source: the smoothed mask of the old one must not bleed into the first frames."""
+        if self.renderer is not None:
+            self.renderer.reset()
+
     def set_background(self, image) -> None:
         self.background = image
         self._bg_dirty = True
@@ -110,4 +115,4 @@ class Viewport(QOpenGLWidget):
         gpu = self.renderer.gpu_ms if self.renderer else {}
         self.frame_drawn.emit({**p.timings, "refine": gpu.get("refine", 0.0),
                                "render": gpu.get("render", (t1 - t0) * 1e3),
-                               "latency": (now - p.t_capture) * 1e3})
+                               "latency": (now - p.t_in) * 1e3})

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from pathlib import Path
 
 import cv2
@@ -21,7 +20,8 @@ class SourceError(StudioError):
 
 
 class FrameSource:
-    live = False  # live sources drop stale frames; file sources deliver every frame
+    live = False     # live sources drop stale frames; file sources deliver every frame
+    clocked = False  # the device sets the frame rate (a camera); others are paced by the pipeline
     fps: float = 30.0
     name = "source"
 
@@ -51,6 +51,7 @@ def _fit(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
 
 class CameraSource(FrameSource):
     live = True
+    clocked = True
 
     def __init__(self, device: str | int, size: tuple[int, int] | None = None, fps: float | None = None):
         self.name = f"camera:{device}"
@@ -185,17 +186,16 @@ class ImageSource(FrameSource):
 
 class DemoSource(FrameSource):
     """The embedded default: a real portrait (public-domain astronaut photo, fetched with the models) with a gentle
-    hand-held camera drift, so it behaves like a live feed. Frames are paced to `fps` when `realtime`."""
+    hand-held camera drift, so it behaves like a live feed (the live pipeline paces it to `fps`)."""
 
     live = True
 
-    def __init__(self, size: tuple[int, int] = (1280, 720), fps: float = 30.0, realtime: bool = False):
+    def __init__(self, size: tuple[int, int] = (1280, 720), fps: float = 30.0):
         from studio.segment.models import demo_path
 
         self.name = "demo"
         self.fps = fps
         self._size = tuple(size)
-        self._realtime = realtime
         img = cv2.imread(str(demo_path()), cv2.IMREAD_COLOR)
         if img is None:
             raise SourceError("demo portrait could not be decoded: run `backdrop models fetch --force`")
@@ -205,7 +205,6 @@ class DemoSource(FrameSource):
         self._img = cv2.resize(img, (math.ceil(img.shape[1] * s), math.ceil(img.shape[0] * s)),
                                interpolation=cv2.INTER_CUBIC)
         self._i = 0
-        self._t0 = None
 
     @property
     def size(self):
@@ -224,19 +223,7 @@ class DemoSource(FrameSource):
         m[1, 2] += h / 2 - cy
         return cv2.warpAffine(self._img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
-    def wait_next(self) -> None:
-        """Sleep until the next frame is due (realtime pacing), apart from read() so callers can time the
-        capture itself."""
-        if self._realtime:
-            now = time.perf_counter()
-            if self._t0 is None:
-                self._t0 = now
-            due = self._t0 + self._i / self.fps
-            if due > now:
-                time.sleep(due - now)
-
     def read(self):
-        self.wait_next()
         f = self.frame_at(self._i)
         self._i += 1
         return f
@@ -259,11 +246,11 @@ def parse_size(text) -> tuple[int, int] | None:
     return w, h
 
 
-def open_source(spec: str, size: tuple[int, int] | None = None, fps: float | None = None, loop: bool = True,
-                realtime: bool = False) -> FrameSource:
+def open_source(spec: str, size: tuple[int, int] | None = None, fps: float | None = None,
+                loop: bool = True) -> FrameSource:
     """camera:N | camera:/dev/videoN | demo | a video file | an image file."""
     if spec == "demo":
-        return DemoSource(size or (1280, 720), fps or 30.0, realtime=realtime)
+        return DemoSource(size or (1280, 720), fps or 30.0)
     if spec.startswith("camera:"):
         return CameraSource(spec.split(":", 1)[1], size, fps)
     p = Path(spec)

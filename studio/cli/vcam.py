@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import collections
+import os
 import sys
 import time
 
-import cv2
 import numpy as np
 
 from studio import printable
@@ -14,10 +14,7 @@ from studio.output import VirtualCameraSink, Y4mSink, check_video_target, open_v
 from studio.capture.background import BackgroundFeed
 from studio.cli.args import FPS, MAX_FRAMES, effect_flags, number, settings_from_args, size
 from studio.render import VideoBackgroundRenderer, make_renderer
-from studio.pipeline import run_live
-from studio.segment.segmenter import Segmenter
-from studio.segment.tiers import choose_tier
-from studio.capture.sources import open_source, parse_size
+from studio.pipeline import LivePipeline, render_packet
 
 
 def open_sink(args, w: int, h: int, fps: float):
@@ -53,133 +50,158 @@ def run(args) -> int:
     s = settings_from_args(args)
     if args.output and args.output != "-":
         check_video_target(args.output)  # before the camera and the model are opened
-    size = parse_size(args.size)
-    src = sink = ctx = bg = None
-    state = {"n": 0, "dropped": 0, "t_status": time.perf_counter(), "readers_checked": 0.0, "readers": 1}
-    lat: collections.deque = collections.deque(maxlen=9000)
-    t_start = time.perf_counter()
-    stopped_by = None
-    try:
-        bg = BackgroundFeed(s.background) if s.mode == "replace" else None
-        src = open_source(args.source, size=size, fps=args.fps, loop=True, realtime=True)
-        w, h = size or src.size
-        fps = args.fps or src.fps or 30.0
-        tier, refine = s.tier, s.refine
-        if tier == "auto":
-            c = choose_tier(fps, (w, h))
-            tier, refine = c.tier, s.refine and c.refine
-            s = s.with_(refine=refine)
-        seg = Segmenter(tier)
-        renderer, ctx = make_renderer(args.renderer, s)
-        if bg is not None:
-            renderer.set_background(bg.next())
-        sink = open_sink(args, w, h, fps)
-        on_demand = bool(args.on_demand) and isinstance(sink, VirtualCameraSink)
-        if args.on_demand and not on_demand:
+    return VcamSession(args, s).run()
+
+
+class VcamSession:
+    """One `vcam` run: the pipeline, the renderer on this thread, one sink, the on-demand camera release."""
+
+    def __init__(self, args, settings):
+        self.args, self.s = args, settings
+        self.w, self.h = args.size
+        self.fps = args.fps
+        self.sink = self.ctx = self.bg = self.pipe = self.renderer = None
+        self.n = self.dropped = 0
+        self.lat: collections.deque = collections.deque(maxlen=9000)
+        self.t_start = time.perf_counter()
+        self.t_status = self.t_start
+        self.readers_checked, self.readers = 0.0, 1
+        self.on_demand = False
+
+    def run(self) -> int:
+        stopped_by = None
+        try:
+            self._setup()
+            while not self.args.frames or self.n < self.args.frames:
+                if self._nobody_watching():
+                    self._idle()
+                elif not self._live():
+                    break
+        except KeyboardInterrupt as e:
+            stopped_by = str(e) or "SIGINT"
+        except BrokenPipeError:
+            stopped_by = "the reader closing the pipe"
+            _silence_stdout()
+        except BaseException:
+            if self.sink is not None:
+                self.sink.abort()  # a failed run never replaces anything
+            raise
+        finally:
+            self._close_inputs()
+        return self._finish(stopped_by)
+
+    def _setup(self) -> None:
+        s = self.s
+        self.bg = BackgroundFeed(s.background) if s.mode == "replace" else None
+        renderer, self.ctx = make_renderer(self.args.renderer, s)
+        if self.bg is not None:
+            renderer.set_background(self.bg.next())
+        self.renderer = VideoBackgroundRenderer(renderer, self.bg) if self.bg and self.bg.is_video else renderer
+        self._base = renderer
+        self.pipe = self._start_pipeline()
+        self.pipe.opened.wait()   # the source is open (or failed) before the sink exists
+        if self.pipe.error is not None:
+            raise self.pipe.error
+        self.sink = open_sink(self.args, self.w, self.h, self.fps)
+        self.on_demand = bool(self.args.on_demand) and isinstance(self.sink, VirtualCameraSink)
+        if self.args.on_demand and not self.on_demand:
             print("vcam: --on-demand applies to a virtual camera only; ignored", file=sys.stderr)
-        idle_frame = np.zeros((h, w, 3), np.uint8)
-        live_renderer = VideoBackgroundRenderer(renderer, bg) if bg is not None and bg.is_video else renderer
 
-        def nobody_watching() -> bool:
-            if not on_demand:
-                return False
-            now = time.perf_counter()
-            if now - state["readers_checked"] > 1.0:
-                state["readers"] = device_readers(sink.device)
-                state["readers_checked"] = now
-            return state["readers"] == 0
+    def _start_pipeline(self) -> LivePipeline:
+        prepare = getattr(self._base, "prepare", None)  # the CPU twin's mask-resolution half, off this thread
+        return LivePipeline(self.args.source, tier=self.s.tier, size=(self.w, self.h), fps=self.fps,
+                            mirror=self.s.mirror, prepare=prepare, on_event=self._on_event).start()
 
-        def on_output(p, out):
-            sink.send(out)
-            lat.append(p.timings["latency"])
-            state["n"] += 1
-            now = time.perf_counter()
-            if now - state["t_status"] >= 3.0:
-                print(f"vcam: {state['n'] / (now - t_start):.1f} fps, latency p95 "
-                      f"{np.percentile(list(lat)[-300:], 95):.1f} ms, dropped {state['dropped']}",
-                      file=sys.stderr, flush=True)
-                state["t_status"] = now
+    def _on_event(self, kind: str, value) -> None:
+        if kind == "tier" and not isinstance(value, str) and not value.refine and self.s.refine:
+            self.s = self.s.with_(refine=False)  # Auto found the machine tight: as bench and the window do
+            if self.renderer is not None:
+                self._base.settings = self.s
 
-        while not args.frames or state["n"] < args.frames:
-            if nobody_watching():
-                if src is not None:  # nobody is watching: release the camera
-                    src.close()
-                    src = None
-                    print("vcam: no client, camera released", file=sys.stderr, flush=True)
-                sink.send(idle_frame)
-                time.sleep(0.5)
-                continue
-            if src is None:
-                src = open_source(args.source, size=size, fps=args.fps, loop=True, realtime=True)
-                renderer.reset()
-                print("vcam: client connected, camera reopened", file=sys.stderr, flush=True)
-            res = run_live(PacedFeed(src, (w, h), fps, s.mirror), seg, live_renderer, on_output,
-                           should_stop=nobody_watching,
-                           max_frames=(args.frames - state["n"]) if args.frames else 0)
-            state["dropped"] += res["dropped"]
-            if res["frames"] == 0 and not nobody_watching():
-                break
-    except KeyboardInterrupt as e:
-        stopped_by = str(e) or "SIGINT"
-    except BrokenPipeError:
-        stopped_by = "the reader closing the pipe"
-        _silence_stdout()
-    except BaseException:
-        if sink is not None:
-            sink.abort()  # a failed run never replaces anything
-        raise
-    finally:
-        for thing in (src, bg, ctx):
+    def _live(self) -> bool:
+        """Render packets until --frames, nobody watching, or the pipeline ends; False when it has ended."""
+        if self.pipe is None:
+            self.pipe = self._start_pipeline()
+            self._base.reset()
+            print("vcam: client connected, camera reopened", file=sys.stderr, flush=True)
+        while not self.args.frames or self.n < self.args.frames:
+            p = self.pipe.get(timeout=0.5)
+            if p is None:
+                if not self.pipe.running:
+                    return False
+            else:
+                self._send(p, render_packet(self.renderer, p))
+            if self._nobody_watching():
+                return True
+        return True
+
+    def _send(self, p, out) -> None:
+        self.sink.send(out)
+        self.lat.append(p.timings["latency"])
+        self.n += 1
+        now = time.perf_counter()
+        if now - self.t_status >= 3.0:
+            print(f"vcam: {self.n / (now - self.t_start):.1f} fps, latency p95 "
+                  f"{np.percentile(list(self.lat)[-300:], 95):.1f} ms, dropped {self._dropped()}",
+                  file=sys.stderr, flush=True)
+            self.t_status = now
+
+    def _dropped(self) -> int:
+        return self.dropped + (self.pipe.dropped if self.pipe is not None else 0)
+
+    def _nobody_watching(self) -> bool:
+        if not self.on_demand:
+            return False
+        now = time.perf_counter()
+        if now - self.readers_checked > 1.0:
+            self.readers = device_readers(self.sink.device)
+            self.readers_checked = now
+        return self.readers == 0
+
+    def _idle(self) -> None:
+        """Nobody is watching: release the camera and send a still frame now and then (near zero CPU)."""
+        if self.pipe is not None:
+            self.dropped += self.pipe.dropped
+            self.pipe.stop()
+            self.pipe = None
+            print("vcam: no client, camera released", file=sys.stderr, flush=True)
+        self.sink.send(np.zeros((self.h, self.w, 3), np.uint8))
+        time.sleep(0.5)
+
+    def _close_inputs(self) -> None:
+        if self.pipe is not None:
+            self.dropped += self.pipe.dropped
+            self.pipe.stop()
+            self.pipe = None
+        for thing in (self.bg, self.ctx):
             if thing is not None:
                 thing.close()
-    target = f"{printable(args.output, 120)}" if args.output and args.output != "-" else ""
-    if sink is None or sink.frames == 0:
-        if sink is not None:
-            sink.abort()
-        print(f"vcam: stopped by {stopped_by or 'the source ending'} before the first frame"
-              + (f"; {target} left unchanged" if target else ""), file=sys.stderr)
+
+    def _finish(self, stopped_by: str | None) -> int:
+        args, sink = self.args, self.sink
+        target = printable(args.output, 120) if args.output and args.output != "-" else ""
+        if sink is None or sink.frames == 0:
+            if sink is not None:
+                sink.abort()
+            print(f"vcam: stopped by {stopped_by or 'the source ending'} before the first frame"
+                  + (f"; {target} left unchanged" if target else ""), file=sys.stderr)
+            return 0
+        try:
+            sink.close()
+        except BrokenPipeError:
+            _silence_stdout()
+        el = time.perf_counter() - self.t_start
+        a = np.asarray(self.lat) if self.lat else np.zeros(1)
+        print(f"vcam: {self.n} frames, {self.n / el:.1f} fps, latency p50 {np.median(a):.1f} ms, "
+              f"p95 {np.percentile(a, 95):.1f} ms, dropped {self.dropped}"
+              + (f", stopped by {stopped_by}" if stopped_by else "") + (f", wrote {target}" if target else ""),
+              file=sys.stderr)
         return 0
-    try:
-        sink.close()
-    except BrokenPipeError:
-        _silence_stdout()
-    n = state["n"]
-    el = time.perf_counter() - t_start
-    a = np.asarray(lat) if lat else np.zeros(1)
-    print(f"vcam: {n} frames, {n / el:.1f} fps, latency p50 {np.median(a):.1f} ms, "
-          f"p95 {np.percentile(a, 95):.1f} ms, dropped {state['dropped']}"
-          + (f", stopped by {stopped_by}" if stopped_by else "") + (f", wrote {target}" if target else ""),
-          file=sys.stderr)
-    return 0
 
 
 def _silence_stdout() -> None:
     """The reader of stdout is gone: point stdout at /dev/null so the exit flush does not complain."""
-    import os
-
     try:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except OSError:
         pass
-
-
-class PacedFeed:
-    """A source as the live pipeline sees it: files and stills paced to the frame rate like a camera, fitted to
-    the output size, mirrored when asked."""
-
-    def __init__(self, src, size: tuple[int, int], fps: float, mirror: bool):
-        self.src, self.size, self.fps, self.mirror = src, size, fps, mirror
-        self.next_due = None
-
-    def read(self):
-        if not self.src.live:
-            now = time.perf_counter()
-            self.next_due = max(now, self.next_due or now)
-            if self.next_due > now:
-                time.sleep(self.next_due - now)
-            self.next_due += 1.0 / self.fps
-        frame = self.src.read()
-        w, h = self.size
-        if frame.shape[1] != w or frame.shape[0] != h:
-            frame = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
-        return cv2.flip(frame, 1) if self.mirror else frame

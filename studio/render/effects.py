@@ -25,7 +25,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from studio.imageops import grid_sample  # noqa: F401  (re-exported: the renderers sample with it)
 from studio.settings import EffectSettings
 
 TAPS = 5  # refine kernel is TAPS x TAPS
