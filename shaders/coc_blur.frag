@@ -16,7 +16,7 @@ void main() {
     for (int k = -u_taps; k <= u_taps; k++) {
         vec4 s = texelFetch(u_src, clamp(p + k * u_axis, ivec2(0), u_size - 1), 0);
         float c = u_cmax * (1.0 - s.a);
-        float w = clamp(c - float(abs(k)) + 1.0, 0.0, 1.0) * (0.05 + c / u_cmax);
+        float w = clamp(c - float(abs(k)) + 1.0, 0.0, 1.0) * (COC_FLOOR + c / u_cmax);
         acc += vec4(s.rgb * w, w);
     }
     o = vec4(acc.rgb / acc.a, here.a);

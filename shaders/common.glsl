@@ -1,4 +1,6 @@
-// Shared helpers. Pixel (x, y) of every target is image row y counted from the top: targets are read back
+// Shared helpers. Constants shared with the CPU twin (TAPS, TEMPORAL_EDGES, MASK_TINT, COC_FLOOR,
+// BILATERAL_CUTOFF, LETTERBOX) come in as #defines from studio.render.effects.shader_defines().
+// Pixel (x, y) of every target is image row y counted from the top: targets are read back
 // with glReadPixels, which returns rows in the same order, so no flip is needed until presentation.
 
 ivec2 pixel() { return ivec2(gl_FragCoord.xy); }

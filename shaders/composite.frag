@@ -15,11 +15,10 @@ uniform bool u_mirror;
 uniform int u_mode;           // 0 none, 1 blur, 2 replace, 3 mask
 uniform bool u_wrap_on;
 uniform bool u_wrap_add;
-uniform vec3 u_tint;
 out vec4 o;
 void main() {
     vec2 uv = (gl_FragCoord.xy - u_rect.xy) / u_rect.zw;
-    if (uv.x < 0.0 || uv.y < 0.0 || uv.x > 1.0 || uv.y > 1.0) { o = vec4(0.09, 0.09, 0.1, 1.0); return; }
+    if (uv.x < 0.0 || uv.y < 0.0 || uv.x > 1.0 || uv.y > 1.0) { o = vec4(LETTERBOX, 1.0); return; }
     if (u_flip) uv.y = 1.0 - uv.y;
     if (u_mirror) uv.x = 1.0 - uv.x;
     vec3 f = texture(u_frame, uv).rgb;
@@ -39,7 +38,7 @@ void main() {
         c = b + (f - b) * w;
     } else if (u_mode == 3) {
         float a = 0.5 * w;
-        c = f * (1.0 - a) + u_tint * a;
+        c = f * (1.0 - a) + MASK_TINT * a;
     }
     o = vec4(c, 1.0);   // alpha 1 in the final pass
 }

@@ -12,7 +12,6 @@ uniform int u_step;
 uniform float u_sigma_space;
 uniform float u_sigma_color;
 uniform vec2 u_coverage;
-#define TAPS 5
 out vec4 o;
 void main() {
     ivec2 p = pixel();
@@ -29,7 +28,7 @@ void main() {
             ivec2 q = clamp(p + d * u_axis, ivec2(0), u_size - 1);
             vec3 dg = round(texelFetch(u_guide, q, 0).rgb * 255.0) - round(g0);
             float dd = dot(dg, dg);
-            float w = exp(float(d * d) * ks) * (dd * -kc > 30.0 ? 0.0 : exp(dd * kc));
+            float w = exp(float(d * d) * ks) * (dd * -kc > BILATERAL_CUTOFF ? 0.0 : exp(dd * kc));
             num += w * sample_at(u_mask, q, u_size).r;
             den += w;
         }

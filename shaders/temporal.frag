@@ -5,7 +5,6 @@ uniform sampler2D u_raw;
 uniform sampler2D u_prev;
 uniform float u_smoothing;
 uniform bool u_first;
-uniform vec2 u_edges;   // change -> full rate
 out vec4 o;
 void main() {
     ivec2 p = pixel();
@@ -13,6 +12,6 @@ void main() {
     if (u_first || u_smoothing <= 0.0) { o = vec4(raw, 0.0, 0.0, 1.0); return; }
     float prev = texelFetch(u_prev, p, 0).r;
     float d = raw - prev;
-    float a = (1.0 - u_smoothing) + u_smoothing * smoothstep_weight(u_edges, abs(d));
+    float a = (1.0 - u_smoothing) + u_smoothing * smoothstep_weight(TEMPORAL_EDGES, abs(d));
     o = vec4(prev + a * d, 0.0, 0.0, 1.0);
 }

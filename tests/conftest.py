@@ -40,3 +40,18 @@ def gl_context():
     ctx = EglContext()
     yield ctx
     ctx.close()
+
+
+@pytest.fixture(autouse=True)
+def _gl_no_error(request):
+    """Every test that draws with GL leaves no GL error behind (moderngl's guard)."""
+    if "gl_context" not in request.fixturenames:
+        yield
+        return
+    from OpenGL import GL
+
+    request.getfixturevalue("gl_context").make_current()
+    assert GL.glGetError() == GL.GL_NO_ERROR, "a GL error was pending before the test"
+    yield
+    request.getfixturevalue("gl_context").make_current()
+    assert GL.glGetError() == GL.GL_NO_ERROR

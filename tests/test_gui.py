@@ -59,7 +59,8 @@ def test_window_starts_and_draws(window, qtbot):
     assert fmt.profile() == QSurfaceFormat.OpenGLContextProfile.CoreProfile
     img = _grab(window, qtbot)
     assert img.std() > 20  # a real picture, not a cleared framebuffer
-    assert window.masks.raw.pixmap() is not None
+    qtbot.waitUntil(lambda: not window.masks.raw.pixmap().isNull() and not window.masks.refined.pixmap().isNull(),
+                    timeout=5000)   # both thumbnails show a real picture (a null QPixmap is never None)
 
 
 def test_controls_change_the_output(window, qtbot):

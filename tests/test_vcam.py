@@ -46,11 +46,21 @@ def test_missing_backend_says_what_to_load():
 def test_preset_and_flag_override(tmp_path):
     from studio.settings import DEFAULTS, save_preset
 
+    from studio.capture.sources import DemoSource
+
     p = tmp_path / "p.json"
     save_preset(DEFAULTS.with_(mode="mask"), p)
-    r = _vcam("--preset", str(p), "--source", "demo", "--size", "320x180", "--frames", "2", "--output", "-",
-              "--renderer", "cpu", "--mode", "none")
-    assert r.returncode == 0
+    plain = cv2.cvtColor(DemoSource((320, 180)).frame_at(0), cv2.COLOR_BGR2YUV_I420)
+
+    def first_frame(*extra):
+        r = _vcam("--preset", str(p), "--source", "demo", "--size", "320x180", "--frames", "2", "--output", "-",
+                  "--renderer", "cpu", *extra)
+        assert r.returncode == 0, r.stderr.decode()
+        body = r.stdout.split(b"\n", 1)[1]
+        return np.frombuffer(body[6:6 + 320 * 180 * 3 // 2], np.uint8).reshape(plain.shape).astype(int)
+
+    assert np.abs(first_frame("--mode", "none") - plain).max() <= 1      # the flag wins: the plain frame
+    assert np.abs(first_frame() - plain).mean() > 3                       # the preset alone: the mask tint
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"format": "backdrop-preset", "version": 2, "settings": {"mode": "sepia"}}))
     r = _vcam("--preset", str(bad), "--source", "demo", "--frames", "2", "--output", "-")

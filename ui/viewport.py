@@ -6,6 +6,7 @@ import time
 from PySide6.QtCore import Signal
 from PySide6.QtOpenGLWidgets import QOpenGLWidget
 
+from studio.render.effects import LETTERBOX_RGB
 from studio.settings import EffectSettings
 
 
@@ -89,7 +90,7 @@ class Viewport(QOpenGLWidget):
         p = self.packet
         if self.renderer is None or p is None:
             GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.defaultFramebufferObject())
-            GL.glClearColor(0.09, 0.09, 0.1, 1.0)
+            GL.glClearColor(*LETTERBOX_RGB, 1.0)
             GL.glClear(GL.GL_COLOR_BUFFER_BIT)
             return
         if getattr(p, "background", None) is not None and p is not self._drawn_packet:

@@ -30,6 +30,20 @@ from studio.settings import EffectSettings
 TAPS = 5  # refine kernel is TAPS x TAPS
 TEMPORAL_EDGES = (0.3, 0.6)  # |change| above which the mask follows at once (tuned on lucia-video)
 MASK_TINT_BGR = (0.35, 0.95, 0.2)
+COC_FLOOR = 0.05             # a tap's weight: clamp(...) * (COC_FLOOR + C / cmax): sharp taps weigh almost nothing
+BILATERAL_CUTOFF = 30.0      # joint bilateral colour weights below exp(-30) are 0
+LETTERBOX_RGB = (0.09, 0.09, 0.1)
+
+
+def _vec(v) -> str:
+    return f"vec{len(v)}({', '.join(repr(float(x)) for x in v)})"
+
+
+def shader_defines() -> dict[str, str]:
+    """The constants above as GLSL #defines: the shaders and the CPU twin read one source."""
+    return {"TAPS": str(TAPS), "TEMPORAL_EDGES": _vec(TEMPORAL_EDGES), "MASK_TINT": _vec(MASK_TINT_BGR[::-1]),
+            "COC_FLOOR": repr(COC_FLOOR), "BILATERAL_CUTOFF": repr(BILATERAL_CUTOFF),
+            "LETTERBOX": _vec(LETTERBOX_RGB)}
 
 
 def gaussian_kernel(sigma: float) -> np.ndarray:

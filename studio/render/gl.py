@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from studio import StudioError
-from studio.render.effects import MASK_TINT_BGR, TEMPORAL_EDGES, EffectPlan, fit_cover, make_plan
+from studio.render.effects import EffectPlan, fit_cover, make_plan
 from studio.settings import EffectSettings
 
 _MODES = {"none": 0, "blur": 1, "replace": 2, "mask": 3}
@@ -116,19 +116,7 @@ class GlRenderer:
             GL.glBindTexture(GL.GL_TEXTURE_2D, tid)
             GL.glUniform1i(self.programs.uniform(prog, uname), unit)
         for uname, v in uniforms.items():
-            loc = self.programs.uniform(prog, uname)
-            if loc < 0:
-                continue
-            if isinstance(v, np.ndarray):
-                GL.glUniform1fv(loc, len(v), v.astype(np.float32))
-            elif isinstance(v, (bool, int, np.integer)):
-                GL.glUniform1i(loc, int(v))
-            elif isinstance(v, float):
-                GL.glUniform1f(loc, v)
-            elif all(isinstance(x, (int, np.integer)) for x in v):
-                getattr(GL, f"glUniform{len(v)}i")(loc, *(int(x) for x in v))
-            else:
-                getattr(GL, f"glUniform{len(v)}f")(loc, *(float(x) for x in v))
+            self.programs.set_uniform(prog, uname, v)
         GL.glBindVertexArray(self.vao)
         GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
         if self.profile:
@@ -176,7 +164,7 @@ class GlRenderer:
             state_t, state_f = self._target(next_name, mw, mh, GL.GL_R32F)
             first = not self._have_state or self._tex.get("_state_size") != (mw, mh)
             self._pass("temporal.frag", state_f, mw, mh, {"u_raw": raw_t, "u_prev": prev_t},
-                       {"u_smoothing": float(plan.smoothing), "u_first": first, "u_edges": TEMPORAL_EDGES})
+                       {"u_smoothing": float(plan.smoothing), "u_first": first})
             self._state = 1 - self._state
             self._have_state = True
             self._tex["_state_size"] = (mw, mh)
@@ -238,8 +226,7 @@ class GlRenderer:
                 self._pass("wrap_blur.frag", wv_f, bw, bh, {"u_src": wh_t, "u_weight": weight_t},
                            {**common, "u_axis": (0, 1), "u_first": False})
         layers = {"u_frame": frame_t, "u_weight": weight_t, "u_blur": blur_t, "u_bg": bg_t, "u_wrap": wrap_t}
-        uniforms = {"u_mode": _MODES[s.mode], "u_wrap_on": wrap_on, "u_wrap_add": plan.wrap_add,
-                    "u_tint": tuple(MASK_TINT_BGR[::-1])}
+        uniforms = {"u_mode": _MODES[s.mode], "u_wrap_on": wrap_on, "u_wrap_add": plan.wrap_add}
         if target is None:
             out_t, out_f = self._target("out", fw, fh, GL.GL_RGBA8)
             self._pass("composite.frag", out_f, fw, fh, layers,

@@ -10,6 +10,8 @@ import math
 import numpy as np
 from numba import njit
 
+from studio.render.effects import BILATERAL_CUTOFF, COC_FLOOR  # compile-time constants in the kernels
+
 
 @njit(cache=True, nogil=True)
 def lerp_table(dst: int, src: int):
@@ -92,7 +94,7 @@ def refine(mask, guide, refine_on, step, sigma_s, sigma_c, cov_lo, cov_hi, taps)
     kc = -1.0 / (2.0 * sigma_c * sigma_c) / (255.0 * 255.0)
     # guide values are integers, so |dG|^2 is an integer: tabulate exp(kc * d2) exactly down to exp(-30);
     # the last entry is 0 and takes every larger distance
-    n_lut = min(3 * 255 * 255 + 1, int(30.0 / -kc) + 2)
+    n_lut = min(3 * 255 * 255 + 1, int(BILATERAL_CUTOFF / -kc) + 2)
     lut = np.empty(n_lut, np.float32)
     for i in range(n_lut - 1):
         lut[i] = np.exp(i * kc)
@@ -162,7 +164,7 @@ def _coc_weight(dst, C, j, rc):
     for i in range(dst.shape[0]):
         t = C[i] - np.float32(j) + np.float32(1.0)
         t = min(max(t, np.float32(0.0)), np.float32(1.0))
-        dst[i] = t * (np.float32(0.05) + C[i] * rc)
+        dst[i] = t * (np.float32(COC_FLOOR) + C[i] * rc)
 
 
 @njit(cache=True, nogil=True, fastmath=True)
