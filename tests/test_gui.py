@@ -368,3 +368,28 @@ def test_view_menu_actions_change_settings_and_picture(window, qtbot):
     window.mirror_action.trigger()
     assert window.settings.mirror
     assert np.abs(_grab(window, qtbot) - before).mean() > 1
+
+
+def test_panel_follows_the_one_settings_schema(window):
+    """Slider ranges, steps and labels and the combo choices are the schema's (the sigma_color slider once
+    stopped at 0.5 while validation allowed 1.0)."""
+    from studio.settings import SCHEMA, SLIDERS
+
+    c = window.controls
+    for name in SLIDERS:
+        f, sl = SCHEMA[name], c.sliders[name]
+        assert sl.lo == f.lo and sl.step == f.step
+        sl.slider.setValue(sl.slider.maximum())
+        assert abs(sl.value() - f.hi) < 1e-9, name
+    assert [c.mode.itemText(i) for i in range(c.mode.count())] == list(SCHEMA["mode"].choices)
+    assert [c.wrap_blend.itemText(i) for i in range(c.wrap_blend.count())] == list(SCHEMA["wrap_blend"].choices)
+    assert [window.tiers.combo.itemData(i) for i in range(window.tiers.combo.count())] == list(SCHEMA["tier"].choices)
+
+
+def test_slider_release_settles_at_once(window, qtbot):
+    sl = window.controls.sliders["max_coc"]
+    with qtbot.waitSignal(sl.changed, timeout=1000) as blocker:
+        sl.slider.setSliderDown(True)
+        sl.slider.setValue(sl.slider.value() + 3)
+        sl.slider.setSliderDown(False)    # emits sliderReleased, as letting go of the mouse does
+    assert blocker.args == [sl.value()]

@@ -11,6 +11,7 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLabel,
                                QPushButton, QSlider, QToolButton, QVBoxLayout, QWidget)
 
+from studio.segment.models import tier, tier_names
 from studio.settings import SCHEMA, SLIDERS, EffectSettings
 
 
@@ -109,8 +110,9 @@ class _Slider(QWidget):
         lay.addWidget(self.slider)
         lay.addWidget(self.label)
         self._settle = QTimer(self, singleShot=True, interval=300)
-        self._settle.timeout.connect(lambda: self.changed.emit(self.value()))
+        self._settle.timeout.connect(self._on_settled)
         self.slider.valueChanged.connect(self._on_tick)
+        self.slider.sliderReleased.connect(self._on_settled)
         self.set_value(value)
 
     def value(self) -> float:
@@ -125,7 +127,12 @@ class _Slider(QWidget):
     def _on_tick(self, _):
         self.label.setText(self.fmt.format(self.value()))
         self.changing.emit(self.value())
-        self._settle.start()
+        if not self.slider.isSliderDown():
+            self._settle.start()   # keys, wheel, clicks: settled after 300 ms without another tick
+
+    def _on_settled(self):
+        self._settle.stop()
+        self.changed.emit(self.value())
 
 
 class EffectControls(QGroupBox):
@@ -211,14 +218,14 @@ class EffectControls(QGroupBox):
 
 class TierSelector(QGroupBox):
     tier_changed = Signal(str)
-    TIERS = [("auto", "Auto"), ("full", "Full 256x144"), ("lite", "Lite 160x96"), ("general", "General 256x256")]
 
     def __init__(self, parent=None):
         super().__init__("Model", parent)
         lay = QVBoxLayout(self)
         self.combo = QComboBox()
-        for key, label in self.TIERS:
-            self.combo.addItem(label, key)
+        self.combo.addItem("Auto", "auto")
+        for name in tier_names():   # labels from the model manifest
+            self.combo.addItem(tier(name).label, name)
         self.reason = QLabel("")
         self.reason.setWordWrap(True)
         lay.addWidget(self.combo)
@@ -259,7 +266,7 @@ class SourceSelector(QGroupBox):
 
 
 class StatsGraphs(QWidget):
-    """FPS and per-stage latency over the last ~10 s: numpy ring buffers, redrawn by a 20 Hz timer."""
+    """FPS and per-stage latency over the last ~10 s: numpy ring buffers, redrawn by a 4 Hz timer."""
 
     STAGES = ["capture", "resize", "inference", "refine", "render", "latency"]
     COLORS = ["#8dd3c7", "#ffffb3", "#bebada", "#fb8072", "#80b1d3", "#fdb462"]

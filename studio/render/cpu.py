@@ -68,7 +68,6 @@ class CpuRenderer:
         self._bg_version = 0
         self._bg_key = None
         self._fitted = None
-        self.last_weight: np.ndarray | None = None  # refined blend weight at refine resolution (for panels)
         self.timings: dict[str, float] = {}
 
     def reset(self) -> None:
@@ -105,7 +104,6 @@ class CpuRenderer:
         fh, fw = frame.shape[:2]
         plan = make_plan(s, (fw, fh), (mask.shape[1], mask.shape[0]))
         weight, refine_ms = prepared if prepared is not None else self.prepare(frame, mask, s)
-        self.last_weight = weight
         t1 = time.perf_counter()
         lrows = erows = _EMPTY_ROWS
         bg = frame

@@ -47,7 +47,6 @@ class GlRenderer:
         self.gpu_ms: dict[str, float] = {}   # GPU time per stage, from timer queries one frame late
         self._queries: dict[str, list] = {}
         self._frame_no = 0
-        self.last_plan: EffectPlan | None = None
         self._check("init")
 
     # -- resources ------------------------------------------------------------------------------------------
@@ -137,15 +136,37 @@ class GlRenderer:
         """Run every pass. Without `target` the result is left in the 'out' texture (RGBA8, frame size), whose id
         is returned. With target=(fbo, width, height, mirror) the composite is drawn straight into that
         framebuffer (a widget's), aspect kept. advance=False redraws the same frame without stepping the
-        temporal smoothing again (a repaint, or a settings change between frames)."""
-        GL = self.GL
+        temporal smoothing again (a repaint, or a settings change between frames). The passes mirror
+        CpuRenderer: temporal + refine (the mask-resolution half), then the background layer, then composite."""
         s = settings or self.settings
         fh, fw = frame.shape[:2]
-        mh, mw = mask.shape[:2]
-        plan = make_plan(s, (fw, fh), (mw, mh))
-        self.last_plan = plan
+        plan = make_plan(s, (fw, fh), (mask.shape[1], mask.shape[0]))
         if self.profile:
             self.timings = {}
+        frame_t, raw_t = self._upload_inputs(frame, mask, advance)
+        self._query_begin("refine")
+        weight_t = self._refine(frame_t, self._temporal(raw_t, plan, advance), plan)
+        self._query_end()
+        self._query_begin("render")
+        layers = {"u_frame": frame_t, "u_weight": weight_t, "u_blur": weight_t, "u_bg": weight_t,
+                  "u_wrap": weight_t}
+        wrap_on = False
+        if s.mode == "blur":
+            layers["u_blur"] = self._coc_blur(frame_t, weight_t, plan)
+        elif s.mode == "replace":
+            layers["u_bg"] = self._background(plan)
+            wrap_on = plan.wrap_strength > 0 and len(plan.wrap_kernel) > 1
+            if wrap_on:
+                layers["u_wrap"] = self._wrap(layers["u_bg"], weight_t, plan)
+        out_t = self._composite(layers, {"u_mode": _MODES[s.mode], "u_wrap_on": wrap_on,
+                                         "u_wrap_add": plan.wrap_add}, (fw, fh), target)
+        self._query_end()
+        self._collect_queries()
+        self._check("draw")
+        return out_t
+
+    # -- the passes, in the order CpuRenderer runs the same maths ------------------------------------------------
+    def _upload_inputs(self, frame, mask, advance: bool) -> tuple[int, int]:
         t0 = time.perf_counter()
         if advance or "frame" not in self._tex:
             frame_t = self._upload("frame", frame)
@@ -153,97 +174,97 @@ class GlRenderer:
         else:
             frame_t, raw_t = self._tex["frame"][0], self._tex["mask"][0]
         if self.profile:
-            GL.glFinish()
+            self.GL.glFinish()
             self.timings["upload"] = (time.perf_counter() - t0) * 1e3
+        return frame_t, raw_t
 
-        self._query_begin("refine")
-        # temporal smoothing (ping-pong at mask resolution)
-        if advance or not self._have_state:
-            prev_name, next_name = f"state{self._state}", f"state{1 - self._state}"
-            prev_t, _ = self._target(prev_name, mw, mh, GL.GL_R32F)
-            state_t, state_f = self._target(next_name, mw, mh, GL.GL_R32F)
-            first = not self._have_state or self._tex.get("_state_size") != (mw, mh)
-            self._pass("temporal.frag", state_f, mw, mh, {"u_raw": raw_t, "u_prev": prev_t},
-                       {"u_smoothing": float(plan.smoothing), "u_first": first})
-            self._state = 1 - self._state
-            self._have_state = True
-            self._tex["_state_size"] = (mw, mh)
-        else:
-            state_t = self._tex[f"state{self._state}"][0]
+    def _temporal(self, raw_t: int, plan: EffectPlan, advance: bool) -> int:
+        """Temporal smoothing, ping-pong at mask resolution; a repaint reuses the last state."""
+        GL = self.GL
+        mw, mh = plan.mask_w, plan.mask_h
+        if not advance and self._have_state:
+            return self._tex[f"state{self._state}"][0]
+        prev_t, _ = self._target(f"state{self._state}", mw, mh, GL.GL_R32F)
+        state_t, state_f = self._target(f"state{1 - self._state}", mw, mh, GL.GL_R32F)
+        first = not self._have_state or self._tex.get("_state_size") != (mw, mh)
+        self._pass("temporal.frag", state_f, mw, mh, {"u_raw": raw_t, "u_prev": prev_t},
+                   {"u_smoothing": float(plan.smoothing), "u_first": first})
+        self._state = 1 - self._state
+        self._have_state = True
+        self._tex["_state_size"] = (mw, mh)
+        return state_t
 
-        # refinement -> blend weight at refine resolution
+    def _refine(self, frame_t: int, state_t: int, plan: EffectPlan) -> int:
+        """Separable joint bilateral (horizontal into refine_h, then vertical with coverage): the blend weight."""
+        GL = self.GL
         rw, rh = plan.refine_w, plan.refine_h
         guide_t, guide_f = self._target("guide", rw, rh, GL.GL_RGBA8)
         if plan.refine:
             self._pass("downsample.frag", guide_f, rw, rh, {"u_src": frame_t}, {"u_size": (rw, rh)})
         weight_t, weight_f = self._target("weight", rw, rh, GL.GL_R32F)
         common = {"u_size": (rw, rh), "u_refine": plan.refine, "u_step": plan.tap_step,
-                  "u_sigma_space": float(plan.sigma_space), "u_sigma_color": float(plan.sigma_color),
-                  "u_coverage": tuple(float(c) for c in plan.coverage)}
+                  "u_sigma_space": plan.sigma_space, "u_sigma_color": plan.sigma_color,
+                  "u_coverage": plan.coverage}
         src_t = state_t
-        if plan.refine:  # separable: horizontal into refine_h, then vertical (with coverage) into weight
+        if plan.refine:
             rh_t, rh_f = self._target("refine_h", rw, rh, GL.GL_R32F)
             self._pass("refine.frag", rh_f, rw, rh, {"u_mask": state_t, "u_guide": guide_t},
                        {**common, "u_axis": (1, 0), "u_final": False})
             src_t = rh_t
         self._pass("refine.frag", weight_f, rw, rh, {"u_mask": src_t, "u_guide": guide_t},
                    {**common, "u_axis": (0, 1), "u_final": True})
+        return weight_t
 
-        self._query_end()
-        self._query_begin("render")
+    def _coc_blur(self, frame_t: int, weight_t: int, plan: EffectPlan) -> int:
+        """The frame at blur resolution with its person weight, then the CoC gather blur, both directions."""
+        GL = self.GL
         bw, bh = plan.blur_w, plan.blur_h
-        blur_t = wrap_t = bg_t = weight_t
-        if s.mode == "blur":
-            small_t, small_f = self._target("small", bw, bh, GL.GL_RGBA32F)
-            self._pass("blur_prep.frag", small_f, bw, bh, {"u_src": frame_t, "u_weight": weight_t},
-                       {"u_size": (bw, bh)})
-            h_t, h_f = self._target("blur_h", bw, bh, GL.GL_RGBA32F)
-            blur_t, v_f = self._target("blur_v", bw, bh, GL.GL_RGBA32F)
-            common = {"u_size": (bw, bh), "u_cmax": float(plan.cmax), "u_taps": plan.coc_taps}
-            self._pass("coc_blur.frag", h_f, bw, bh, {"u_src": small_t}, {**common, "u_axis": (1, 0)})
-            self._pass("coc_blur.frag", v_f, bw, bh, {"u_src": h_t}, {**common, "u_axis": (0, 1)})
-        wrap_on = False
-        if s.mode == "replace":
-            bg_t = self._background(plan)
-            wrap_on = plan.wrap_strength > 0 and len(plan.wrap_kernel) > 1
-            if wrap_on:
-                bsm_t, bsm_f = self._target("bg_small", bw, bh, GL.GL_RGBA8)
-                if self._bg_small_key != (self._bg_key, bw, bh):  # a still background is downsampled once
-                    self._pass("downsample.frag", bsm_f, bw, bh, {"u_src": bg_t}, {"u_size": (bw, bh)})
-                    self._bg_small_key = (self._bg_key, bw, bh)
-                k = plan.wrap_kernel
-                r = len(k) // 2
-                if r > 64:
-                    raise GlError("light-wrap kernel too wide")
-                kern = np.zeros(129, np.float32)
-                kern[:len(k)] = k
-                wh_t, wh_f = self._target("wrap_h", bw, bh, GL.GL_RGBA32F)
-                wrap_t, wv_f = self._target("wrap_v", bw, bh, GL.GL_RGBA32F)
-                common = {"u_size": (bw, bh), "u_radius": r, "u_kernel": kern,
-                          "u_strength": float(plan.wrap_strength)}
-                self._pass("wrap_blur.frag", wh_f, bw, bh, {"u_src": bsm_t, "u_weight": weight_t},
-                           {**common, "u_axis": (1, 0), "u_first": True})
-                self._pass("wrap_blur.frag", wv_f, bw, bh, {"u_src": wh_t, "u_weight": weight_t},
-                           {**common, "u_axis": (0, 1), "u_first": False})
-        layers = {"u_frame": frame_t, "u_weight": weight_t, "u_blur": blur_t, "u_bg": bg_t, "u_wrap": wrap_t}
-        uniforms = {"u_mode": _MODES[s.mode], "u_wrap_on": wrap_on, "u_wrap_add": plan.wrap_add}
+        small_t, small_f = self._target("small", bw, bh, GL.GL_RGBA32F)
+        self._pass("blur_prep.frag", small_f, bw, bh, {"u_src": frame_t, "u_weight": weight_t}, {"u_size": (bw, bh)})
+        h_t, h_f = self._target("blur_h", bw, bh, GL.GL_RGBA32F)
+        blur_t, v_f = self._target("blur_v", bw, bh, GL.GL_RGBA32F)
+        common = {"u_size": (bw, bh), "u_cmax": plan.cmax, "u_taps": plan.coc_taps}
+        self._pass("coc_blur.frag", h_f, bw, bh, {"u_src": small_t}, {**common, "u_axis": (1, 0)})
+        self._pass("coc_blur.frag", v_f, bw, bh, {"u_src": h_t}, {**common, "u_axis": (0, 1)})
+        return blur_t
+
+    def _wrap(self, bg_t: int, weight_t: int, plan: EffectPlan) -> int:
+        """Light wrap at blur resolution: the background blurred, and how much of it surrounds each pixel."""
+        GL = self.GL
+        bw, bh = plan.blur_w, plan.blur_h
+        bsm_t, bsm_f = self._target("bg_small", bw, bh, GL.GL_RGBA8)
+        if self._bg_small_key != (self._bg_key, bw, bh):  # a still background is downsampled once
+            self._pass("downsample.frag", bsm_f, bw, bh, {"u_src": bg_t}, {"u_size": (bw, bh)})
+            self._bg_small_key = (self._bg_key, bw, bh)
+        k = plan.wrap_kernel
+        r = len(k) // 2
+        if r > 64:
+            raise GlError("light-wrap kernel too wide")
+        kern = np.zeros(129, np.float32)
+        kern[:len(k)] = k
+        wh_t, wh_f = self._target("wrap_h", bw, bh, GL.GL_RGBA32F)
+        wrap_t, wv_f = self._target("wrap_v", bw, bh, GL.GL_RGBA32F)
+        common = {"u_size": (bw, bh), "u_radius": r, "u_kernel": kern, "u_strength": plan.wrap_strength}
+        self._pass("wrap_blur.frag", wh_f, bw, bh, {"u_src": bsm_t, "u_weight": weight_t},
+                   {**common, "u_axis": (1, 0), "u_first": True})
+        self._pass("wrap_blur.frag", wv_f, bw, bh, {"u_src": wh_t, "u_weight": weight_t},
+                   {**common, "u_axis": (0, 1), "u_first": False})
+        return wrap_t
+
+    def _composite(self, layers: dict, uniforms: dict, frame_size, target) -> int:
+        """Into the offscreen 'out' texture (returned), or into a widget's framebuffer with aspect kept."""
+        fw, fh = frame_size
         if target is None:
-            out_t, out_f = self._target("out", fw, fh, GL.GL_RGBA8)
+            out_t, out_f = self._target("out", fw, fh, self.GL.GL_RGBA8)
             self._pass("composite.frag", out_f, fw, fh, layers,
-                       {**uniforms, "u_rect": (0.0, 0.0, float(fw), float(fh)), "u_flip": False, "u_mirror": False})
-        else:
-            fbo, width, height, mirror = target
-            out_t = 0
-            sc = min(width / fw, height / fh)
-            rect = ((width - fw * sc) / 2, (height - fh * sc) / 2, fw * sc, fh * sc)
-            self.last_rect = rect
-            self._pass("composite.frag", fbo, width, height, layers,
-                       {**uniforms, "u_rect": tuple(float(x) for x in rect), "u_flip": True,
-                        "u_mirror": bool(mirror)})
-        self._query_end()
-        self._collect_queries()
-        self._check("draw")
-        return out_t
+                       {**uniforms, "u_rect": (0.0, 0.0, fw, fh), "u_flip": False, "u_mirror": False})
+            return out_t
+        fbo, width, height, mirror = target
+        sc = min(width / fw, height / fh)
+        rect = ((width - fw * sc) / 2, (height - fh * sc) / 2, fw * sc, fh * sc)
+        self._pass("composite.frag", fbo, width, height, layers,
+                   {**uniforms, "u_rect": rect, "u_flip": True, "u_mirror": bool(mirror)})
+        return 0
 
     # -- GPU timers (GL_TIME_ELAPSED, double-buffered so reading never stalls the pipeline) --------------------
     def _query_begin(self, stage: str) -> None:
@@ -254,7 +275,6 @@ class GlRenderer:
         slot = self._frame_no % 2
         GL.glBeginQuery(GL.GL_TIME_ELAPSED, qs[slot])
         qs[2 + slot] = True
-        self._open_query = stage
 
     def _query_end(self) -> None:
         self.GL.glEndQuery(self.GL.GL_TIME_ELAPSED)
