@@ -183,6 +183,7 @@ class LivePipeline:
         self.source_fps = fps or 30.0
         self.source_size = size
         self.tier_used = ""
+        self._reported = ""   # the last source fault reported (each new one is reported once)
         self._threads = [threading.Thread(target=self._capture, name="capture", daemon=True),
                          threading.Thread(target=self._segment, name="segment", daemon=True)]
 
@@ -248,18 +249,16 @@ class LivePipeline:
 
         src = None
         i = 0
-        reported = False
         try:
             while not self._stop.is_set():
                 if src is None:
                     try:
                         src = self._open()
                         pacer = None if src.clocked else Pacer(self.source_fps, self._stop)
-                        reported = False
+                        self._reported = ""
                     except StudioError as e:
-                        if not self._fault(e, reported):
+                        if not self._fault(e):
                             return
-                        reported = True
                         continue
                 if pacer is not None and not pacer.wait():
                     break
@@ -270,9 +269,8 @@ class LivePipeline:
                 except (StudioError, EOFError) as e:
                     src.close()
                     src = None
-                    if not self._fault(e, False, "; retrying"):
+                    if not self._fault(e, "; retrying"):
                         return
-                    reported = True
                     continue
                 p = Packet(i, frame, time.perf_counter(), timings={"capture": cap_ms})
                 p.background = self._next_background()
@@ -286,13 +284,16 @@ class LivePipeline:
             self.opened.set()
             self.frames_in.close()
 
-    def _fault(self, e: BaseException, reported: bool, suffix: str = "") -> bool:
-        """Report a source fault; True to retry in a second, False to end the pipeline with it."""
+    def _fault(self, e: BaseException, suffix: str = "") -> bool:
+        """Report a source fault (each new message once, not every retry); True to retry in a second, False to
+        end the pipeline with it."""
         if not self.retry_source:
             self.error = e if not isinstance(e, EOFError) else None
             return False
-        if not reported:
-            self.on_event("source_error", f"{e}{suffix}")
+        message = f"{e}{suffix}"
+        if message != self._reported:
+            self._reported = message
+            self.on_event("source_error", message)
         return not self._stop.wait(1.0)
 
     def _fit(self, frame):

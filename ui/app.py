@@ -68,6 +68,47 @@ def save_screenshot(win, path: str) -> None:
     write_bytes(path, bytes(buf.data()))
 
 
+def _script(win, args, failure: list) -> None:
+    """A scripted run (--frames N): draw N frames, save the screenshot, print one JSON line, close. A source
+    that fails is an error here (no one watches the fault bar); failures are appended to `failure`."""
+    from PySide6.QtCore import QTimer
+
+    from studio import StudioError, printable
+    from studio.platform import process_age
+
+    t0 = time.perf_counter()
+
+    def fail(message) -> None:
+        if not failure:
+            print(f"backdrop: error: {printable(message)}", file=sys.stderr, flush=True)
+        failure.append(str(message))
+        QTimer.singleShot(0, win.close)
+
+    def on_frame(n):
+        if n == 1:
+            win._first_frame_s = process_age()
+        if n == 10:
+            win._t_measure = (time.perf_counter(), n)
+        if n < args.frames:
+            return
+        win.frames_drawn.disconnect(on_frame)
+        t_start, n0 = getattr(win, "_t_measure", (t0, 0))
+        fps = (n - n0) / max(1e-6, time.perf_counter() - t_start)
+        if args.screenshot:
+            try:
+                save_screenshot(win, args.screenshot)
+            except StudioError as e:
+                fail(e)
+        print(json.dumps({"frames": n, "fps": round(fps, 2), "latency_ms_p95": round(win.latency_p95(), 2),
+                          "first_frame_s": round(getattr(win, "_first_frame_s", 0.0), 3),
+                          "gui_stall_ms_p95": round(win.gui_stall_p95(), 2),
+                          "screenshot": args.screenshot}), flush=True)
+        QTimer.singleShot(0, win.close)  # not from inside paintGL's signal
+
+    win.source_failed.connect(fail)
+    win.frames_drawn.connect(on_frame)
+
+
 def run_studio(args) -> int:
     prepare_environment()
     from PySide6.QtGui import QSurfaceFormat
@@ -81,8 +122,7 @@ def run_studio(args) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from studio import StudioError, printable
-    from studio.platform import process_age
+    from studio import StudioError
     from studio.segment.models import check_installed
     from ui.main_window import MainWindow
 
@@ -107,38 +147,9 @@ def run_studio(args) -> int:
     keepalive = QTimer(interval=200)  # lets Python run its signal handlers
     keepalive.timeout.connect(lambda: None)
     keepalive.start()
-    t0 = time.perf_counter()
-    failure = []
+    failure: list[str] = []
     if args.frames:
-        def on_source_failed(message):
-            # a scripted run has no one to watch the banner: a source that fails is an error
-            if not failure:
-                failure.append(message)
-                print(f"backdrop: error: {printable(message)}", file=sys.stderr, flush=True)
-                QTimer.singleShot(0, win.close)
-        win.source_failed.connect(on_source_failed)
-
-        def on_frame(n):
-            if n == 1:
-                win._first_frame_s = process_age()
-            if n == 10:
-                win._t_measure = (time.perf_counter(), n)
-            if n >= args.frames:
-                win.frames_drawn.disconnect(on_frame)
-                t_start, n0 = getattr(win, "_t_measure", (t0, 0))
-                fps = (n - n0) / max(1e-6, time.perf_counter() - t_start)
-                if args.screenshot:
-                    try:
-                        save_screenshot(win, args.screenshot)
-                    except StudioError as e:
-                        failure.append(str(e))
-                        print(f"backdrop: error: {printable(e)}", file=sys.stderr, flush=True)
-                print(json.dumps({"frames": n, "fps": round(fps, 2), "latency_ms_p95": round(win.latency_p95(), 2),
-                                  "first_frame_s": round(getattr(win, "_first_frame_s", 0.0), 3),
-                                  "gui_stall_ms_p95": round(win.gui_stall_p95(), 2),
-                                  "screenshot": args.screenshot}), flush=True)
-                QTimer.singleShot(0, win.close)  # not from inside paintGL's signal
-        win.frames_drawn.connect(on_frame)
+        _script(win, args, failure)
     rc = app.exec()
     win.stop_threads()
     return 2 if failure else rc

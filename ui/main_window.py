@@ -55,7 +55,34 @@ class MainWindow(QMainWindow):
         self.graphs = StatsGraphs()
         self.status_label = QLabel("")
         self.statusBar().addPermanentWidget(self.status_label)
+        self._build_layout()
+        self._make_menus()
 
+        self.frames = 0
+        self._last_latency = 0.0
+        self.latencies: collections.deque = collections.deque(maxlen=9000)
+        self.dropped_seen = 0
+        self._last_raw = None
+        self._autosave = QTimer(self, singleShot=True, interval=500)
+        self._autosave.timeout.connect(self._save_last)
+        self._connect_panels()
+        # responsiveness probe: how late a 20 ms timer fires tells how long the GUI thread was busy
+        self.stalls: list[float] = []
+        self._probe_last = time.perf_counter()
+        self._probe = QTimer(self, interval=20)
+        self._probe.timeout.connect(self._on_probe)
+        self._probe.start()
+        self._panel_timer = QTimer(self, interval=100)
+        self._panel_timer.timeout.connect(self._refresh_masks)
+        self._panel_timer.start()
+
+        self.feed: LiveFeed | None = None
+        self.tiers.set_tier(self.settings.tier)
+        self._apply_background(self.settings.background)
+        self.start_source(source or (cams[0] if cams else "demo"))
+
+    def _build_layout(self) -> None:
+        """The viewport (under the fault bar) on the left; source, model, masks and the tabs on the right."""
         side = QWidget()
         col = QVBoxLayout(side)
         for w in (self.sources, self.tiers, self.masks):
@@ -79,15 +106,8 @@ class MainWindow(QMainWindow):
         lay.addLayout(view, 1)
         lay.addWidget(scroll)
         self.setCentralWidget(central)
-        self._make_menus()
 
-        self.frames = 0
-        self._last_latency = 0.0
-        self.latencies: collections.deque = collections.deque(maxlen=9000)
-        self.dropped_seen = 0
-        self._last_raw = None
-        self._autosave = QTimer(self, singleShot=True, interval=500)
-        self._autosave.timeout.connect(self._save_last)
+    def _connect_panels(self) -> None:
         self.controls.settings_changing.connect(self._on_settings_changing)
         self.controls.settings_changed.connect(self._on_settings_changed)
         self.controls.pick_background.connect(self._on_pick_background)
@@ -96,20 +116,6 @@ class MainWindow(QMainWindow):
         self.sources.open_file.connect(self._on_open_file)
         self.viewport.frame_drawn.connect(self._on_frame_drawn)
         self.viewport.gl_failed.connect(lambda m: self.banner.set_fault("gl", m))
-        # responsiveness probe: how late a 20 ms timer fires tells how long the GUI thread was busy
-        self.stalls: list[float] = []
-        self._probe_last = time.perf_counter()
-        self._probe = QTimer(self, interval=20)
-        self._probe.timeout.connect(self._on_probe)
-        self._probe.start()
-        self._panel_timer = QTimer(self, interval=100)
-        self._panel_timer.timeout.connect(self._refresh_masks)
-        self._panel_timer.start()
-
-        self.feed: LiveFeed | None = None
-        self.tiers.set_tier(self.settings.tier)
-        self._apply_background(self.settings.background)
-        self.start_source(source or (cams[0] if cams else "demo"))
 
     # -- settings -----------------------------------------------------------------------------------------
     def _initial_settings(self, preset: str | None) -> EffectSettings:
