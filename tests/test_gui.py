@@ -393,3 +393,13 @@ def test_slider_release_settles_at_once(window, qtbot):
         sl.slider.setValue(sl.slider.value() + 3)
         sl.slider.setSliderDown(False)    # emits sliderReleased, as letting go of the mouse does
     assert blocker.args == [sl.value()]
+
+
+def test_a_source_switch_drops_the_old_mask_history(window, qtbot):
+    """The smoothed mask of the old source must not bleed into the new one (vcam already reset it)."""
+    assert window.viewport.renderer._have_state
+    window.start_source("demo")
+    assert not window.viewport.renderer._have_state
+    n = window.frames
+    qtbot.waitUntil(lambda: window.frames > n + 2, timeout=10000)
+    assert window.viewport.renderer._have_state

@@ -69,3 +69,29 @@ def test_random_json_gives_clean_errors(doc):
         assert str(e) and "\n" not in str(e)
     else:
         assert isinstance(s, EffectSettings)
+
+
+def test_constructed_settings_keep_the_normalised_values():
+    """What validation normalises (lists to tuples, ints to floats) is what the object holds."""
+    assert EffectSettings(coverage=[0.3, 0.7]) == EffectSettings()
+    assert EffectSettings(max_coc=16) == EffectSettings() and isinstance(EffectSettings(max_coc=16).max_coc, float)
+
+
+def test_a_version_without_a_migrator_is_refused(monkeypatch):
+    from studio import settings
+
+    monkeypatch.setattr(settings, "MIGRATIONS", {})
+    with pytest.raises(PresetError, match="cannot be migrated"):
+        parse_preset({"format": "backdrop-preset", "version": 1, "settings": {}})
+
+
+@pytest.mark.parametrize("doc,msg", [
+    ({"format": "backdrop-preset", "version": 2, "mode": "mask"}, "settings go inside 'settings'"),
+    ({"format": "backdrop-preset", "version": 2, "Settings": {}}, "did you mean 'settings'"),
+    ({"format": "backdrop-preset", "version": 2, "settings": {}, "x": 1}, "unknown top-level field"),
+    ({"format": "backdrop-preset", "version": 2, "settings": {"coverage": [0.3, 0.300000001]}}, "at least 0.01"),
+    ({"format": "backdrop-preset", "version": 2, "settings": {"max_coc": 10 ** 400}}, "far out of range"),
+])
+def test_misplaced_keys_and_degenerate_values_are_refused(doc, msg):
+    with pytest.raises(PresetError, match=msg):
+        parse_preset(doc)
