@@ -270,4 +270,62 @@ def save_preset(s: EffectSettings, path: str | os.PathLike) -> None:
     write_bytes(p, (json.dumps(preset_doc(s), indent=2) + "\n").encode())
 
 
+class PresetWatcher:
+    """Watches a preset file (size, mtime and inode, checked every `interval` s on its own thread: no Qt, no
+    extra dependency) and keeps the newest valid settings for the consumer to take between two frames.
+    A broken file keeps the running settings: on_error(message) is called once per distinct problem."""
+
+    def __init__(self, path: str | os.PathLike, interval: float = 0.1, on_error=None):
+        import threading
+
+        self.path = Path(path)
+        self.interval = interval
+        self.on_error = on_error or (lambda message: None)
+        self._stamp = self._read_stamp()
+        self._pending: EffectSettings | None = None
+        self._last_error = ""
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="preset-watch", daemon=True)
+
+    def start(self) -> "PresetWatcher":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def take(self) -> EffectSettings | None:
+        """The settings of the last valid change not taken yet, or None."""
+        with self._lock:
+            s, self._pending = self._pending, None
+        return s
+
+    def _read_stamp(self):
+        try:
+            st = os.stat(self.path)
+            return (st.st_size, st.st_mtime_ns, st.st_ino)
+        except OSError:
+            return None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            stamp = self._read_stamp()
+            if stamp == self._stamp:
+                continue
+            self._stamp = stamp
+            try:
+                s = load_preset(self.path)
+            except PresetError as e:
+                if str(e) != self._last_error:
+                    self._last_error = str(e)
+                    self.on_error(str(e))
+                continue
+            self._last_error = ""
+            with self._lock:
+                self._pending = s
+
+
 DEFAULTS = EffectSettings()

@@ -97,3 +97,66 @@ def test_video_background_advances(tmp_path, data_dir):
     frames = np.frombuffer(body, np.uint8).reshape(40, n)[:, 6:]
     y = frames[:, :360 * 640].reshape(-1, 360, 640).astype(int)
     assert abs(y[0, :40, :40] - y[39, :40, :40]).mean() > 2   # the corner is background: it plays
+
+
+def _greenness(frame_i420: np.ndarray, w: int, h: int) -> float:
+    bgr = cv2.cvtColor(frame_i420.reshape(h * 3 // 2, w), cv2.COLOR_YUV2BGR_I420).astype(float)
+    return float((bgr[..., 1] - (bgr[..., 0] + bgr[..., 2]) / 2).mean())
+
+
+def test_preset_change_applies_live_between_frames(tmp_path, data_dir):
+    """vcam --preset P: rewriting P (blur -> mask) switches the stream within 15 frames, nothing lost or
+    duplicated; a broken rewrite keeps the running settings with one line."""
+    import time
+
+    from studio.settings import DEFAULTS, save_preset
+
+    w, h, n_frames = 320, 180, 150
+    p = tmp_path / "p.json"
+    save_preset(DEFAULTS.with_(mode="blur", tier="full"), p)
+    clip = data_dir / "stock-people/videos/doctor-26732.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "studio", "vcam", "--preset", str(p), "--source", str(clip),
+                             "--size", f"{w}x{h}", "--frames", str(n_frames), "--output", "-", "--renderer", "cpu"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    header = proc.stdout.readline()
+    assert header.startswith(b"YUV4MPEG2")
+    size = w * h * 3 // 2
+    frames, changed_at, broken_at = [], None, None
+    while len(frames) < n_frames:
+        chunk = proc.stdout.read(6 + size)
+        assert len(chunk) == 6 + size and chunk[:6] == b"FRAME\n"
+        frames.append(np.frombuffer(chunk[6:], np.uint8))
+        if len(frames) == 40:
+            p.write_text('{"format": "backdrop-preset", "version": 2, "settings": {"max_coc": "big"}}')
+            broken_at = len(frames)
+        if len(frames) == 70:
+            time.sleep(0.05)
+            save_preset(DEFAULTS.with_(mode="mask", tier="full"), p)   # atomic, as the studio's Export
+            changed_at = len(frames)
+    _, err = proc.communicate(timeout=60)
+    err = err.decode()
+    assert proc.returncode == 0, err
+    g = np.array([_greenness(f, w, h) for f in frames])
+    first_mask = int(np.argmax(g > (g[:30].mean() + 10)))
+    assert changed_at < first_mask <= changed_at + 15, (changed_at, first_mask, g[60:100].round(1))
+    assert (g[first_mask:] > g[:30].mean() + 10).all() and (g[:first_mask] < g[:30].mean() + 10).all()
+    assert "preset change not applied" in err and "max_coc" in err and "preset reloaded (mode)" in err
+    assert broken_at < changed_at
+    # nothing lost or duplicated: every frame reached the stream once (a paced file, nothing dropped)
+    assert "dropped 0" in err.splitlines()[-1]
+    assert all(np.abs(frames[i].astype(int) - frames[i + 1]).mean() > 0.05 for i in range(n_frames - 1))
+
+
+def test_no_watch_keeps_the_preset_as_started(tmp_path):
+    from studio.settings import DEFAULTS, save_preset
+
+    p = tmp_path / "p.json"
+    save_preset(DEFAULTS.with_(mode="none"), p)
+    proc = subprocess.Popen([sys.executable, "-m", "studio", "vcam", "--preset", str(p), "--source", "demo",
+                             "--size", "160x96", "--frames", "40", "--output", "-", "--renderer", "cpu",
+                             "--no-watch"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.readline()
+    proc.stdout.read(10 * (6 + 160 * 96 * 3 // 2))
+    save_preset(DEFAULTS.with_(mode="mask"), p)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and b"reloaded" not in err

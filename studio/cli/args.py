@@ -67,9 +67,9 @@ def effect_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--renderer", default="auto", choices=RENDERERS, help=RENDERER_HELP)
 
 
-def settings_from_args(args):
-    """The preset (or defaults) with single fields overridden by command-line flags."""
-    s = load_preset(args.preset) if getattr(args, "preset", None) else DEFAULTS
+def settings_from_args(args, base=None):
+    """The preset (or `base`, or the defaults) with single fields overridden by command-line flags."""
+    s = base if base is not None else load_preset(args.preset) if getattr(args, "preset", None) else DEFAULTS
     changes = {}
     if getattr(args, "mode", None):
         changes["mode"] = args.mode
@@ -80,5 +80,3 @@ def settings_from_args(args):
     if getattr(args, "tier", None):
         changes["tier"] = args.tier
     return s.with_(**changes) if changes else s
-
-

@@ -8,8 +8,9 @@ import time
 
 import numpy as np
 
-from studio import printable
+from studio import StudioError, printable
 from studio.platform import device_readers
+from studio.settings import SCHEMA, PresetWatcher
 from studio.output import VirtualCameraSink, Y4mSink, check_video_target, open_video_file
 from studio.capture.background import BackgroundFeed
 from studio.cli.args import FPS, MAX_FRAMES, effect_flags, number, settings_from_args, size
@@ -38,6 +39,8 @@ def add_parser(sub):
     v.add_argument("--output", help="a video file (.mp4 .mkv .avi .mov .m4v), a .y4m file, or - for YUV4MPEG2 "
                                     "on stdout (no virtual camera needed)")
     v.add_argument("--on-demand", action="store_true", help="release the camera while no client reads")
+    v.add_argument("--no-watch", action="store_true",
+                   help="do not reload --preset when the file changes (by default a saved change applies live)")
     effect_flags(v)
     return v
 
@@ -67,6 +70,8 @@ class VcamSession:
         self.t_status = self.t_start
         self.readers_checked, self.readers = 0.0, 1
         self.on_demand = False
+        self.watcher = None
+        self._auto_refine_off = False
 
     def run(self) -> int:
         stopped_by = None
@@ -106,6 +111,10 @@ class VcamSession:
         self.on_demand = bool(self.args.on_demand) and isinstance(self.sink, VirtualCameraSink)
         if self.args.on_demand and not self.on_demand:
             print("vcam: --on-demand applies to a virtual camera only; ignored", file=sys.stderr)
+        if self.args.preset and not self.args.no_watch:
+            self.watcher = PresetWatcher(self.args.preset, on_error=lambda m: print(
+                f"vcam: preset change not applied, the running settings stay: {printable(m)}",
+                file=sys.stderr, flush=True)).start()
 
     def _start_pipeline(self) -> LivePipeline:
         prepare = getattr(self._base, "prepare", None)  # the CPU twin's mask-resolution half, off this thread
@@ -113,10 +122,38 @@ class VcamSession:
                             mirror=self.s.mirror, prepare=prepare, on_event=self._on_event).start()
 
     def _on_event(self, kind: str, value) -> None:
-        if kind == "tier" and not isinstance(value, str) and not value.refine and self.s.refine:
-            self.s = self.s.with_(refine=False)  # Auto found the machine tight: as bench and the window do
-            if self.renderer is not None:
+        if kind == "tier" and not isinstance(value, str) and not value.refine:
+            self._auto_refine_off = True  # Auto found the machine tight: as bench and the window do
+            if self.s.refine:
+                self.s = self.s.with_(refine=False)
                 self._base.settings = self.s
+
+    def _reload(self, preset) -> None:
+        """A changed preset, between two frames: new settings for the renderer, a new tier for the segmenter
+        only if it changed, never a new camera. A background that cannot be read keeps everything as it was."""
+        new = settings_from_args(self.args, base=preset)
+        if self._auto_refine_off and new.tier == "auto":
+            new = new.with_(refine=False)
+        bg = self.bg
+        if new.mode == "replace" and (bg is None or new.background != self.s.background):
+            try:
+                bg = BackgroundFeed(new.background)
+            except StudioError as e:
+                print(f"vcam: preset change not applied, the running settings stay: {printable(e)}",
+                      file=sys.stderr, flush=True)
+                return
+            self._base.set_background(bg.next())
+            if self.bg is not None:
+                self.bg.close()
+            self.bg = bg
+        self.renderer = VideoBackgroundRenderer(self._base, bg) if bg is not None and bg.is_video else self._base
+        if self.pipe is not None:
+            if new.tier != self.s.tier:
+                self.pipe.set_tier(new.tier)
+            self.pipe.mirror = new.mirror
+        changed = [k for k in SCHEMA if getattr(new, k) != getattr(self.s, k)]
+        self.s = self._base.settings = new
+        print(f"vcam: preset reloaded ({', '.join(changed) or 'no change'})", file=sys.stderr, flush=True)
 
     def _live(self) -> bool:
         """Render packets until --frames, nobody watching, or the pipeline ends; False when it has ended."""
@@ -125,6 +162,8 @@ class VcamSession:
             self._base.reset()
             print("vcam: client connected, camera reopened", file=sys.stderr, flush=True)
         while not self.args.frames or self.n < self.args.frames:
+            if self.watcher is not None and (preset := self.watcher.take()) is not None:
+                self._reload(preset)
             p = self.pipe.get(timeout=0.5)
             if p is None:
                 if not self.pipe.running:
@@ -169,6 +208,8 @@ class VcamSession:
         time.sleep(0.5)
 
     def _close_inputs(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
         if self.pipe is not None:
             self.dropped += self.pipe.dropped
             self.pipe.stop()
