@@ -7,10 +7,10 @@ import signal
 import sys
 
 from studio import StudioError, __version__, printable
-from studio.cli import bench, eval, models, render, studio, vcam
+from studio.cli import bench, doctor, eval, models, render, studio, vcam
 from studio.cli.args import Parser
 
-COMMANDS = (models, eval, bench, render, vcam, studio)
+COMMANDS = (models, eval, bench, render, vcam, doctor, studio)
 
 
 def build_parser() -> Parser:
