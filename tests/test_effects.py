@@ -206,3 +206,21 @@ def test_shared_constants_reach_the_shaders_from_python(gl_context):
     cache.set_uniform(prog, "u_no_such_uniform", 3)
     assert GL.glGetError() == GL.GL_NO_ERROR
     cache.release()
+
+
+def test_async_read_back_returns_the_previous_draw(gl_context, portrait, mask):
+    """Double-buffered PBOs: each call hands back the image of the draw before, equal to a blocking read."""
+    g = GlRenderer(EffectSettings(mode="blur"))
+    shifted = np.roll(portrait, 40, axis=1)
+    g.draw(portrait, mask)
+    first = g.read_output()
+    assert g.read_output_async() is None                 # nothing read back yet
+    g.draw(shifted, mask)
+    second = g.read_output()
+    assert np.array_equal(g.read_output_async(), first)
+    g.draw(portrait, mask)
+    assert np.array_equal(g.read_output_async(), second)
+    small = cv2.resize(portrait, (640, 360))
+    g.draw(small, mask)
+    assert g.read_output_async() is None                 # a new size starts over
+    g.release()

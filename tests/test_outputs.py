@@ -186,3 +186,74 @@ def test_a_truncated_recording_is_never_committed(tmp_path):
         sink.close()
     assert out.read_bytes() == PRECIOUS
     _only(tmp_path, out.name)
+
+
+def test_sink_worker_stops_on_a_broken_pipe_and_keeps_its_caller_alive():
+    from studio.output import Y4mSink
+    from studio.output.worker import SinkWorker
+
+    r, w = os.pipe()
+    os.close(r)                                   # the reader is gone before the first frame
+    errors = []
+    worker = SinkWorker(lambda item: Y4mSink(os.fdopen(w, "wb"), 64, 48, 30, owns_stream=True),
+                        on_error=errors.append).start()
+    worker.submit(np.zeros((48, 64, 3), np.uint8))
+    worker._thread.join(5)
+    assert errors == ["the reader went away (broken pipe)"] and worker.error == errors[0]
+    worker.submit(np.zeros((48, 64, 3), np.uint8))   # later frames are ignored, nothing raises
+    assert worker.stop() == errors[0]
+
+
+def test_sink_worker_newest_wins_and_counts_drops():
+    import threading
+
+    from studio.output import Sink
+    from studio.output.worker import SinkWorker
+
+    gate = threading.Event()
+
+    class Slow(Sink):
+        frames = 0
+
+        def send(self, frame):
+            gate.wait(5)
+            self.frames += 1
+
+    worker = SinkWorker(lambda item: Slow()).start()
+    for i in range(10):
+        worker.submit(np.full((4, 4, 3), i, np.uint8))
+        time.sleep(0.01)
+    gate.set()
+    assert worker.stop() is None
+    assert worker.sent + worker.dropped == 10 and worker.dropped >= 7
+
+
+@pytest.mark.gui
+def test_window_output_to_a_fifo_read_by_ffmpeg(tmp_path):
+    import json
+
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    decoded = tmp_path / "decoded.gray"
+    reader = subprocess.Popen(["ffmpeg", "-v", "error", "-i", str(fifo), "-f", "rawvideo", "-pix_fmt", "gray",
+                               str(decoded)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    r = subprocess.run([sys.executable, "-m", "studio", "studio", "--source", "demo", "--frames", "60", "--output",
+                        str(fifo)], capture_output=True, text=True, timeout=180,
+                       env={**os.environ, "BACKDROP_CONFIG": str(tmp_path / "cfg")})
+    _, err = reader.communicate(timeout=60)
+    out = decoded.read_bytes()
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["output_frames"] >= 50 and res["output_fps"] > 5, res
+    assert reader.returncode == 0, err.decode()
+    n = len(out) // (1280 * 720)
+    assert n >= res["output_frames"] and len(out) % (1280 * 720) == 0   # every frame whole, at the source's size
+
+
+@pytest.mark.gui
+def test_window_output_to_an_unusable_target_is_one_line(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "studio", "studio", "--source", "demo", "--frames", "30", "--output",
+                        str(tmp_path / "x.webm")], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "BACKDROP_CONFIG": str(tmp_path / "cfg")})
+    err = [l for l in r.stderr.splitlines() if l.strip() and not l.startswith("INFO")]
+    assert r.returncode == 2 and len(err) == 1 and ".webm is not a supported" in err[0], r.stderr

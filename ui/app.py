@@ -99,13 +99,20 @@ def _script(win, args, failure: list) -> None:
                 save_screenshot(win, args.screenshot)
             except StudioError as e:
                 fail(e)
+        output = {}
+        if getattr(args, "output", None):
+            w = win.output.worker
+            output = {"output_fps": round(w.fps(), 2) if w else 0.0, "output_dropped": w.dropped if w else 0,
+                      "output_frames": w.sent if w else 0}
         print(json.dumps({"frames": n, "fps": round(fps, 2), "latency_ms_p95": round(win.latency_p95(), 2),
                           "first_frame_s": round(getattr(win, "_first_frame_s", 0.0), 3),
                           "gui_stall_ms_p95": round(win.gui_stall_p95(), 2),
-                          "screenshot": args.screenshot}), flush=True)
+                          "screenshot": args.screenshot, **output}), flush=True)
         QTimer.singleShot(0, win.close)  # not from inside paintGL's signal
 
     win.source_failed.connect(fail)
+    if getattr(args, "output", None):
+        win.output.failed.connect(fail)   # a scripted run with an output that fails is an error
     win.frames_drawn.connect(on_frame)
 
 
@@ -132,6 +139,10 @@ def run_studio(args) -> int:
     check_installed()  # says which model is missing or corrupt, and how to repair it
     if args.screenshot:
         check_screenshot_target(args.screenshot)
+    if getattr(args, "output", None):
+        from studio.output import check_output_target
+
+        check_output_target(args.output)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Backdrop Studio")
     app.setDesktopFileName("io.github.backdrop_studio.Studio")
@@ -144,6 +155,8 @@ def run_studio(args) -> int:
     win.resize(1280, 720)  # measured: 27 fps under Xvfb + llvmpipe at this size, 15 fps at 1600x900
     win.show()
     install_close_on_signals(win)
+    if getattr(args, "output", None):
+        win.start_output(args.output)
     keepalive = QTimer(interval=200)  # lets Python run its signal handlers
     keepalive.timeout.connect(lambda: None)
     keepalive.start()

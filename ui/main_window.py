@@ -10,7 +10,7 @@ import numpy as np
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QScrollArea,
-                               QTabWidget, QVBoxLayout, QWidget)
+                               QTabWidget, QToolButton, QVBoxLayout, QWidget)
 
 from studio import StudioError, printable
 from studio.paths import config_dir
@@ -19,6 +19,7 @@ from studio.settings import DEFAULTS, MODES, TIERS, EffectSettings, PresetError,
 from studio.capture.sources import list_cameras
 from ui.panels import EffectControls, FaultBanner, MaskPanel, SourceSelector, StatsGraphs, TierSelector
 from ui.viewport import Viewport
+from ui.output import WindowOutput
 from ui.workers import LiveFeed
 
 
@@ -54,7 +55,13 @@ class MainWindow(QMainWindow):
         self.sources = SourceSelector(cams)
         self.graphs = StatsGraphs()
         self.status_label = QLabel("")
+        self.output_label = QLabel("")
+        self.output_label.setStyleSheet("color: #c0392b; font-weight: bold;")
+        self.statusBar().addPermanentWidget(self.output_label)
         self.statusBar().addPermanentWidget(self.status_label)
+        self.output = WindowOutput(self)
+        self.output.failed.connect(self._on_output_failed)
+        self.viewport.output = self.output
         self._build_layout()
         self._make_menus()
 
@@ -253,6 +260,7 @@ class MainWindow(QMainWindow):
         self.viewport.set_packet(p)
 
     def _on_frame_drawn(self, timings: dict):
+        self.output.frame_drawn(self.viewport._drawn_packet, self.settings, self.viewport.background)
         self.frames += 1
         self.latencies.append(timings.get("latency", 0.0))
         self.graphs.add(time.perf_counter(), timings)
@@ -266,6 +274,8 @@ class MainWindow(QMainWindow):
         fps = self.graphs.fps()
         lat = f"latency {self._last_latency:.1f} ms" if fps > 0 else "no frames"
         self.status_label.setText(f"{fps:.1f} fps · {lat} · dropped {self.dropped_seen}")
+        if self.output.active:
+            self.output_label.setText(self.output.status())
 
     def _on_probe(self):
         now = time.perf_counter()
@@ -305,6 +315,20 @@ class MainWindow(QMainWindow):
         self._act(m, "Export for virtual camera…", self._on_export_preset, "Ctrl+E")
         m.addSeparator()
         self._act(m, "Quit", self.close, "Ctrl+Q")
+        o = self.menuBar().addMenu("&Output")
+        self._act(o, "Send to the virtual camera", partial(self.start_output, "vcam"), "Ctrl+Shift+V")
+        self._act(o, "Record to a file…", self._on_record, "Ctrl+Shift+R")
+        self._act(o, "Send YUV4MPEG2 to a pipe or .y4m file…", self._on_pipe)
+        self.stop_output_action = self._act(o, "Stop output", self.stop_output, "Ctrl+Shift+S")
+        self.output_mirror_action = self._act(o, "Mirror the output", self._on_output_mirror)
+        self.output_mirror_action.setCheckable(True)
+        tb = self.addToolBar("Output")
+        tb.setObjectName("outputToolbar")
+        self.output_button = QToolButton()
+        self.output_button.setText("Output")
+        self.output_button.setMenu(o)
+        self.output_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        tb.addWidget(self.output_button)
         v = self.menuBar().addMenu("&View")
         # QAction.triggered passes `checked`: each slot takes it apart from the value it sets (a default-argument
         # lambda received the bool as its mode, and with_(mode=False) raised inside the slot)
@@ -402,7 +426,49 @@ class MainWindow(QMainWindow):
             save_preset(self.settings, path)
             self.statusBar().showMessage(f"exported; run: backdrop vcam --preset {path}", 10000)
 
+    # -- output ----------------------------------------------------------------------------------------------
+    def start_output(self, target: str, _checked: bool = False) -> bool:
+        """Send what the preview shows to `target` (vcam, /dev/videoN, -, a FIFO, .y4m, a video file)."""
+        fps = self.feed.pipeline.source_fps if self.feed is not None else 30.0
+        try:
+            self.output.start(target, fps, gl_readback=not self.viewport.software_gl)
+        except StudioError as e:
+            self._on_output_failed(str(e))
+            return False
+        self.banner.clear_fault("output")
+        self.statusBar().showMessage(f"output started: {target}", 4000)
+        return True
+
+    def stop_output(self, _checked: bool = False) -> None:
+        error = self.output.stop()
+        self.output_label.setText("")
+        if error is None:
+            self.statusBar().showMessage("output stopped", 4000)
+
+    def _on_output_failed(self, message: str) -> None:
+        """The output stopped (no backend, device busy, the reader gone, disk full); the preview goes on."""
+        self.output.stop()
+        self.output_label.setText("")
+        text = f"Output stopped: {message} (run `backdrop doctor` to check the virtual camera set-up)"
+        self.banner.set_fault("output", text)
+        self.statusBar().showMessage(text, 15000)
+        self.last_error = message
+
+    def _on_record(self, _checked: bool = False) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Record to", "recording.mp4", "Video (*.mp4 *.mkv *.avi *.mov)")
+        if path:
+            self.start_output(path)
+
+    def _on_pipe(self, _checked: bool = False) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "YUV4MPEG2 to", "out.y4m", "YUV4MPEG2 (*.y4m);;Any (*)")
+        if path:
+            self.start_output(path)
+
+    def _on_output_mirror(self, checked: bool = False) -> None:
+        self.output.mirror = bool(checked)
+
     def closeEvent(self, e):
+        self.output.stop()
         self.stop_threads()
         self.viewport.release_gl()
         self._panel_timer.stop()

@@ -24,6 +24,8 @@ class Viewport(QOpenGLWidget):
         self._bg_dirty = False
         self._pending = None
         self.dropped = 0
+        self.output = None          # a WindowOutput: read back each new frame when it sends from GL
+        self.software_gl = True
         self.frameSwapped.connect(self._on_frame_swapped)
         self.setMinimumSize(480, 270)
 
@@ -53,6 +55,12 @@ class Viewport(QOpenGLWidget):
             from studio.render.gl import GlRenderer
 
             self.renderer = GlRenderer(self.settings)  # stage times come from its GPU timer queries
+            from OpenGL import GL
+
+            from studio.render import SOFTWARE_GL
+
+            name = (GL.glGetString(GL.GL_RENDERER) or b"").decode(errors="replace").lower()
+            self.software_gl = any(k in name for k in SOFTWARE_GL)
             ctx = self.context()
             ctx.aboutToBeDestroyed.connect(self._cleanup)
         except Exception as e:  # a broken driver must not take the window down
@@ -105,6 +113,12 @@ class Viewport(QOpenGLWidget):
         if new:
             self._drawn_packet = p
             self._pending = (p, t0, time.perf_counter())
+            out = self.output
+            if out is not None and out.active and out.gl_readback:
+                # the output at the source's size, not mirrored: offscreen, read back a frame later (no stall)
+                self.renderer.draw(p.frame, p.mask, self.settings, advance=False)
+                out.gl_image(self.renderer.read_output_async())
+                GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.defaultFramebufferObject())
 
     def _on_frame_swapped(self) -> None:
         """The frame is on screen: end-to-end latency is capture time to this buffer swap."""

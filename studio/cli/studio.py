@@ -10,6 +10,9 @@ def add_parser(sub):
     s.add_argument("--source", default=None, help="camera:N, demo, a video or an image (default: first camera)")
     s.add_argument("--preset", help="start from this preset instead of the last settings")
     s.add_argument("--screenshot", metavar="PNG", help="with --frames: save a screenshot of the window")
+    s.add_argument("--output", metavar="TARGET",
+                   help="send what the preview shows to: vcam (the first virtual camera), /dev/videoN, - (YUV4MPEG2 "
+                        "on stdout), a FIFO or .y4m path (YUV4MPEG2), or a video file (.mp4 .mkv .avi .mov)")
     s.add_argument("--frames", type=number(0, MAX_FRAMES, int), default=0,
                    help="scripted run: draw N frames, print one JSON line and quit (0: run normally)")
     return s

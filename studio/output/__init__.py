@@ -48,8 +48,9 @@ class Y4mSink(Sink):
     """YUV4MPEG2 (4:2:0) to a binary stream (stdout, a FIFO): any client (ffmpeg, a player) can read it.
     A reader that goes away raises BrokenPipeError from send()."""
 
-    def __init__(self, stream, w: int, h: int, fps: float):
+    def __init__(self, stream, w: int, h: int, fps: float, owns_stream: bool = False):
         self.stream = stream
+        self.owns_stream = owns_stream   # a FIFO we opened is closed with the sink; stdout is not
         self.frames = 0
         stream.write(y4m_header(w, h, fps))
         # one buffer per frame, "FRAME\n" + I420, converted in place: one write call, no copies
@@ -63,10 +64,14 @@ class Y4mSink(Sink):
 
     def close(self) -> None:
         self.stream.flush()
+        if self.owns_stream:
+            self.stream.close()
 
     def abort(self) -> None:
         try:
             self.stream.flush()
+            if self.owns_stream:
+                self.stream.close()
         except OSError:
             pass
 
@@ -198,6 +203,65 @@ def check_video_target(path: str) -> None:
     check_target(path)
     if Path(path).suffix.lower() not in VIDEO_OUTPUTS:
         raise StudioError(unsupported_output(path))
+
+
+def _open_fifo(path: str, should_stop):
+    """Open a FIFO for writing once a reader has it open; give up (None) when should_stop() says so. A plain
+    blocking open would wait forever for a reader that never comes, and could not be stopped."""
+    import errno
+    import fcntl
+    import time
+
+    while not should_stop():
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as e:
+            if e.errno != errno.ENXIO:   # ENXIO: no reader yet
+                raise
+            time.sleep(0.1)
+            continue
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        return os.fdopen(fd, "wb")
+    return None
+
+
+def open_target(target: str, w: int, h: int, fps: float, device: str | None = None,
+                should_stop=lambda: False) -> Sink:
+    """One output target as the user names it: `vcam` (the first virtual camera), a /dev/video* device, `-`
+    (YUV4MPEG2 on stdout), a FIFO or a .y4m path (YUV4MPEG2), or a video file (a recording)."""
+    import stat
+    import sys
+
+    if target == "vcam":
+        return VirtualCameraSink(w, h, fps, device)
+    if target.startswith("/dev/video"):
+        return VirtualCameraSink(w, h, fps, target)
+    if target == "-":
+        return Y4mSink(sys.stdout.buffer, w, h, fps)
+    try:
+        is_fifo = stat.S_ISFIFO(os.stat(target).st_mode)
+    except OSError:
+        is_fifo = False
+    if is_fifo:  # opening waits for a reader: call this on the output thread
+        stream = _open_fifo(target, should_stop)
+        if stream is None:
+            raise StudioError(f"no program opened {printable(target, 120)} for reading")
+        return Y4mSink(stream, w, h, fps, owns_stream=True)
+    return open_video_file(target, w, h, fps)
+
+
+def check_output_target(target: str) -> None:
+    """What can be checked of a target before anything starts (one line, exit 2 in the commands)."""
+    import stat
+
+    if target in ("vcam", "-") or target.startswith("/dev/video"):
+        return
+    try:
+        if stat.S_ISFIFO(os.stat(target).st_mode):
+            return
+    except OSError:
+        pass
+    check_video_target(target)
 
 
 def open_video_file(path: str, w: int, h: int, fps: float) -> Sink:

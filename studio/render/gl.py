@@ -47,6 +47,8 @@ class GlRenderer:
         self.gpu_ms: dict[str, float] = {}   # GPU time per stage, from timer queries one frame late
         self._queries: dict[str, list] = {}
         self._frame_no = 0
+        self._pbos: list[int] = []           # output read-back, double-buffered
+        self._pbo_size = None
         self._check("init")
 
     # -- resources ------------------------------------------------------------------------------------------
@@ -317,6 +319,47 @@ class GlRenderer:
         """The refined weight of the last draw (for the mask panel), float32 at refine resolution."""
         return self._read("weight", self.GL.GL_RED, self.GL.GL_FLOAT, np.float32, 1)
 
+    def read_output_async(self) -> np.ndarray | None:
+        """Start copying the last offscreen draw into one of two pixel-buffer objects and return the other's
+        pixels: the previous draw's image (BGR uint8, frame size), or None right after the first draw or a size
+        change. glReadPixels into a PBO returns at once, and the buffer mapped was filled a frame ago, so the
+        calling (GUI) thread does not wait for the GPU."""
+        import ctypes
+
+        GL = self.GL
+        _, w, h = self._tex["out"]
+        nbytes = w * h * 3
+        if self._pbo_size != (w, h):
+            self._release_pbos()
+            self._pbos = [int(b) for b in GL.glGenBuffers(2)]
+            for b in self._pbos:
+                GL.glBindBuffer(GL.GL_PIXEL_PACK_BUFFER, b)
+                GL.glBufferData(GL.GL_PIXEL_PACK_BUFFER, nbytes, None, GL.GL_STREAM_READ)
+            self._pbo_size, self._pbo_full, self._pbo_next = (w, h), [False, False], 0
+        i, j = self._pbo_next, 1 - self._pbo_next
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._fbo["out"])
+        GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
+        GL.glBindBuffer(GL.GL_PIXEL_PACK_BUFFER, self._pbos[i])
+        GL.glReadPixels(0, 0, w, h, GL.GL_BGR, GL.GL_UNSIGNED_BYTE, ctypes.c_void_p(0))
+        self._pbo_full[i] = True
+        out = None
+        if self._pbo_full[j]:
+            GL.glBindBuffer(GL.GL_PIXEL_PACK_BUFFER, self._pbos[j])
+            ptr = GL.glMapBufferRange(GL.GL_PIXEL_PACK_BUFFER, 0, nbytes, GL.GL_MAP_READ_BIT)
+            addr = ptr if isinstance(ptr, int) else ctypes.cast(ptr, ctypes.c_void_p).value
+            out = np.ctypeslib.as_array((ctypes.c_ubyte * nbytes).from_address(addr)).reshape(h, w, 3).copy()
+            GL.glUnmapBuffer(GL.GL_PIXEL_PACK_BUFFER)
+            self._pbo_full[j] = False
+        GL.glBindBuffer(GL.GL_PIXEL_PACK_BUFFER, 0)
+        self._pbo_next = j
+        self._check("read back")
+        return out
+
+    def _release_pbos(self) -> None:
+        if self._pbos:
+            self.GL.glDeleteBuffers(len(self._pbos), self._pbos)
+        self._pbos, self._pbo_size = [], None
+
     def read_output(self) -> np.ndarray:
         """The last offscreen draw, BGR uint8 at frame size."""
         return self._read("out", self.GL.GL_BGR, self.GL.GL_UNSIGNED_BYTE, np.uint8, 3)
@@ -341,5 +384,6 @@ class GlRenderer:
         for qs in self._queries.values():
             GL.glDeleteQueries(2, qs[:2])
         self._queries.clear()
+        self._release_pbos()
         self.programs.release()
         GL.glDeleteVertexArrays(1, [self.vao])
