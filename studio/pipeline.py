@@ -302,8 +302,10 @@ class LivePipeline:
                         self.on_event("tier", choice)
                     except StudioError as e:
                         seg = None
+                        if not self.retry_source:   # vcam: nobody will pick another tier; end with the error
+                            raise
                         self.on_event("model_error", str(e))
-                        with self._tier_cv:  # wait for another tier (or stop), not a busy loop
+                        with self._tier_cv:  # the window: wait for another tier (or stop), not a busy loop
                             self._tier_cv.wait_for(lambda: self._tier != wanted or self._stop.is_set())
                         continue
                 r = seg(p.frame)

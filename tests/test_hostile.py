@@ -382,3 +382,21 @@ def test_studio_names_a_corrupt_model(cache_copy, tmp_path):
     rc, err, _ = run_cli("studio", "--source", "demo", "--frames", "3",
                          env={**os.environ, "BACKDROP_CONFIG": str(tmp_path / "cfg")})
     assert rc == 2 and len(err) == 1 and "corrupt" in err[0] and "backdrop models fetch" in err[0], err
+
+
+@pytest.mark.parametrize("spec", ["camera:²", "camera:99999999999999999999", "camera:" + "x" * 300,
+                                  "y" * 300 + ".mp4"])
+def test_crafted_sources_are_one_line(capsys, spec):
+    rc, err = run_main(capsys, "vcam", "--source", spec, "--frames", "3", "--output", "-", "--renderer", "cpu")
+    assert_clean_failure(rc, err)
+
+
+def test_vcam_with_a_missing_model_ends_with_one_line(capsys, tmp_path, monkeypatch, small_image):
+    """The segmentation thread used to wait for another tier that nobody would pick: vcam hung silently."""
+    monkeypatch.setenv("BACKDROP_CACHE", str(tmp_path / "empty"))
+    out = tmp_path / "o.y4m"
+    out.write_bytes(PRECIOUS)
+    rc, err = run_main(capsys, "vcam", "--source", small_image, "--size", "96x64", "--frames", "3", "--output", out,
+                       "--renderer", "cpu", "--tier", "full")
+    assert_clean_failure(rc, err, "backdrop models fetch")
+    assert out.read_bytes() == PRECIOUS

@@ -54,12 +54,17 @@ class CameraSource(FrameSource):
     clocked = True
 
     def __init__(self, device: str | int, size: tuple[int, int] | None = None, fps: float | None = None):
-        self.name = f"camera:{device}"
-        if isinstance(device, str) and device.isdigit():
+        self.name = f"camera:{printable(device, 80)}"
+        if isinstance(device, str) and device.isascii() and device.isdigit():
+            if len(device) > 4:
+                raise SourceError(f"no camera number {printable(device, 40)}: use camera:0, camera:1, ...")
             device = int(device)
-        if isinstance(device, str) and not os.path.exists(device):
-            raise SourceError(f"camera {device} does not exist")
-        cap = cv2.VideoCapture(device, cv2.CAP_V4L2) if os.name == "posix" else cv2.VideoCapture(device)
+        try:
+            if isinstance(device, str) and not os.path.exists(device):
+                raise SourceError(f"camera {printable(device, 120)} does not exist")
+            cap = cv2.VideoCapture(device, cv2.CAP_V4L2) if os.name == "posix" else cv2.VideoCapture(device)
+        except (cv2.error, OverflowError, ValueError) as e:
+            raise SourceError(f"cannot open camera {printable(device, 120)}: {printable(e, 80)}") from None
         if not cap.isOpened():
             raise SourceError(f"cannot open camera {device} (is it connected and not in use?)")
         cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))
@@ -90,8 +95,12 @@ class CameraSource(FrameSource):
 class VideoSource(FrameSource):
     def __init__(self, path: str, loop: bool = False, size: tuple[int, int] | None = None):
         self.name = str(path)
-        if not Path(path).is_file():
-            raise SourceError(f"video file not found: {path}")
+        try:
+            found = Path(path).is_file()
+        except (OSError, ValueError):   # a name too long, a NUL byte
+            found = False
+        if not found:
+            raise SourceError(f"video file not found: {printable(path, 120)}")
         self._path = str(path)
         self._loop = loop
         self._want = size
