@@ -49,9 +49,11 @@ class AtomicFile:
 
     def __init__(self, path: str | os.PathLike, binary_handle: bool = False):
         self.path = check_target(path)
+        # a symlink (a dotfiles repo's preset) keeps pointing where it did: the file it names is replaced
+        self.real = Path(os.path.realpath(self.path)) if self.path.is_symlink() else self.path
         try:
             fd, self.tmp = tempfile.mkstemp(prefix=".backdrop-", suffix=self.path.suffix or ".tmp",
-                                            dir=str(self.path.parent))
+                                            dir=str(self.real.parent))
         except OSError as e:
             raise StudioError(f"cannot write {printable(self.path, 120)}: {e.strerror}") from None
         if binary_handle:
@@ -66,7 +68,7 @@ class AtomicFile:
 
     def _mode(self) -> int:
         try:
-            return stat.S_IMODE(os.stat(self.path).st_mode)   # a replaced file keeps its permissions
+            return stat.S_IMODE(os.stat(self.real).st_mode)   # a replaced file keeps its permissions
         except OSError:
             return 0o666 & ~_UMASK                           # a new file gets what open() would give it
 
@@ -77,14 +79,31 @@ class AtomicFile:
             self.file.flush()
             os.fsync(self.file.fileno())
             self.file.close()
-        os.chmod(self.tmp, self._mode())
+        else:   # written by someone else (a video encoder): on disk before it replaces anything
+            fd = os.open(self.tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         try:
-            os.replace(self.tmp, self.path)
+            os.chmod(self.tmp, self._mode())
+        except OSError:
+            pass   # file systems without modes (vfat, exFAT) refuse chmod: the file is still good
+        try:
+            os.replace(self.tmp, self.real)
         except OSError as e:
             kept = self._keep_beside()
             where = f"; the result was kept as {printable(kept, 120)}" if kept else ""
             raise StudioError(f"cannot replace {printable(self.path, 120)}: {e.strerror}{where}") from None
         self.done = True
+        try:   # the rename itself on disk
+            dfd = os.open(self.real.parent, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        except OSError:
+            pass
         return self.path
 
     def _keep_beside(self) -> Path | None:

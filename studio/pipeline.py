@@ -117,10 +117,11 @@ class LivePipeline:
 
     def __init__(self, spec: str, *, tier: str = "full", size: tuple[int, int] | None = None,
                  fps: float | None = None, mirror: bool = False, prepare=None, retry_source: bool = False,
-                 drop_stale: bool = False, on_event=None, on_packet=None):
+                 drop_stale: bool = False, wait_on_model_error: bool = False, on_event=None, on_packet=None):
         self.spec, self.size, self.fps_wanted, self.mirror = spec, size, fps, mirror
         self.prepare = prepare
         self.retry_source = retry_source
+        self.wait_on_model_error = wait_on_model_error   # the window: wait for another tier; vcam: end
         self.on_event = on_event or (lambda kind, value: None)
         self.on_packet = on_packet or (lambda: None)
         self.frames_in = LatestSlot()
@@ -302,7 +303,7 @@ class LivePipeline:
                         self.on_event("tier", choice)
                     except StudioError as e:
                         seg = None
-                        if not self.retry_source:   # vcam: nobody will pick another tier; end with the error
+                        if not self.wait_on_model_error:   # nobody will pick another tier: end with the error
                             raise
                         self.on_event("model_error", str(e))
                         with self._tier_cv:  # the window: wait for another tier (or stop), not a busy loop

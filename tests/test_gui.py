@@ -403,3 +403,16 @@ def test_a_source_switch_drops_the_old_mask_history(window, qtbot):
     n = window.frames
     qtbot.waitUntil(lambda: window.frames > n + 2, timeout=10000)
     assert window.viewport.renderer._have_state
+
+
+def test_failed_preset_saves_are_shown_not_raised(window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a: shown.append(a[2]))
+    (tmp_path / "afile").write_text("x")
+    assert not window.save_preset_file(str(tmp_path / "afile" / "p.json"))
+    assert shown and "cannot write preset" in shown[0]
+    monkeypatch.setenv("BACKDROP_CONFIG", str(tmp_path / "afile"))
+    window._save_last()                      # the autosave: a status message, no traceback
+    assert "could not save the last settings" in window.last_error

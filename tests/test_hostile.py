@@ -400,3 +400,47 @@ def test_vcam_with_a_missing_model_ends_with_one_line(capsys, tmp_path, monkeypa
                        "--renderer", "cpu", "--tier", "full")
     assert_clean_failure(rc, err, "backdrop models fetch")
     assert out.read_bytes() == PRECIOUS
+
+
+def test_atomic_write_through_a_symlink_keeps_the_link(tmp_path):
+    from studio.atomic import write_bytes
+
+    (tmp_path / "real").mkdir()
+    real = tmp_path / "real/p.json"
+    real.write_bytes(b"old")
+    link = tmp_path / "link.json"
+    link.symlink_to("real/p.json")
+    write_bytes(link, b"new")
+    assert link.is_symlink() and real.read_bytes() == b"new"
+    assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["p.json"]
+
+
+def test_an_interrupted_close_leaves_no_temporary_file(tmp_path, monkeypatch):
+    from studio.output import VideoFileSink
+
+    out = tmp_path / "o.mp4"
+    out.write_bytes(PRECIOUS)
+    sink = VideoFileSink(str(out), 64, 48, 30.0)
+    sink.send(np.zeros((48, 64, 3), np.uint8))
+
+    def interrupted():
+        raise KeyboardInterrupt
+    monkeypatch.setattr(sink, "_verify", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        sink.close()
+    assert [p.name for p in tmp_path.iterdir()] == ["o.mp4"] and out.read_bytes() == PRECIOUS
+
+
+def test_window_preset_save_failure_is_shown_not_raised(tmp_path, monkeypatch):
+    """save_preset raises StudioError (one line) for every failure; callers catch that, not OSError."""
+    from studio import StudioError
+    from studio.settings import DEFAULTS, save_preset
+
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(StudioError):
+        save_preset(DEFAULTS, tmp_path / "afile" / "last.json")
+
+
+def test_bench_refuses_more_frames_than_memory_holds(capsys):
+    rc, err = run_main(capsys, "bench", "--frames", "100000")
+    assert_clean_failure(rc, err, "in memory")

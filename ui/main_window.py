@@ -163,8 +163,8 @@ class MainWindow(QMainWindow):
     def _save_last(self):
         try:
             save_preset(self.settings, last_settings_path())
-        except OSError as e:
-            self.statusBar().showMessage(f"could not save settings: {e}", 5000)
+        except StudioError as e:   # save_preset says every failure as one line
+            self.show_error(f"could not save the last settings: {e}")
 
     def _apply_background(self, path: str) -> None:
         """Images go to the viewport once; videos are read frame by frame on the capture thread."""
@@ -417,14 +417,22 @@ class MainWindow(QMainWindow):
     def _on_save_preset(self):
         path, _ = QFileDialog.getSaveFileName(self, "Save preset", "preset.json", "Presets (*.json)")
         if path:
-            save_preset(self.settings, path)
+            self.save_preset_file(path)
 
     def _on_export_preset(self):
         path, _ = QFileDialog.getSaveFileName(self, "Export for virtual camera", "vcam-preset.json",
                                               "Presets (*.json)")
-        if path:
-            save_preset(self.settings, path)
+        if path and self.save_preset_file(path):
             self.statusBar().showMessage(f"exported; run: backdrop vcam --preset {path}", 10000)
+
+    def save_preset_file(self, path: str) -> bool:
+        """Save atomically (a running vcam never reads half a file); a failure is shown and changes nothing."""
+        try:
+            save_preset(self.settings, path)
+        except StudioError as e:
+            self.show_error(str(e), modal=True)
+            return False
+        return True
 
     # -- output ----------------------------------------------------------------------------------------------
     def start_output(self, target: str, _checked: bool = False) -> bool:

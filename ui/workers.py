@@ -24,7 +24,7 @@ class LiveFeed(QObject):
     def __init__(self, spec: str, tier: str, parent=None):
         super().__init__(parent)
         self._notified = False
-        self.pipeline = LivePipeline(spec, tier=tier, retry_source=True, drop_stale=True,
+        self.pipeline = LivePipeline(spec, tier=tier, retry_source=True, drop_stale=True, wait_on_model_error=True,
                                      on_event=self._on_event, on_packet=self._on_packet)
 
     def start(self) -> None:

@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 
+from studio import StudioError
 from studio.metrics import summarize
 from studio.cli.args import MAX_FRAMES, RENDERER_HELP, RENDERERS, THREADS, number, size
 from studio.pipeline import run_frames
@@ -16,8 +17,16 @@ from studio.capture.sources import open_source, parse_size
 from studio.render import make_renderer
 
 
+MAX_DECODED_BYTES = 4 << 30   # bench decodes every frame into memory first
+
+
 def decode_frames(source: str, size, n: int) -> tuple[list[np.ndarray], float, float]:
     src = open_source(source, size=size, loop=True)
+    w, h = src.size
+    if n * w * h * 3 > MAX_DECODED_BYTES:
+        src.close()
+        raise StudioError(f"{n} frames of {w}x{h} would take {n * w * h * 3 >> 30} GB in memory; bench decodes "
+                          f"into memory first: use at most {MAX_DECODED_BYTES // (w * h * 3)} frames")
     t0 = time.perf_counter()
     try:
         frames = [np.ascontiguousarray(src.read()) for _ in range(n)]

@@ -70,10 +70,24 @@ class VcamSession:
         self.t_status = self.t_start
         self.readers_checked, self.readers = 0.0, 1
         self.on_demand = False
-        self.watcher = None
+        # the file's stamp is taken now, right after the preset was read: a save during start-up still applies
+        self.watcher = (PresetWatcher(args.preset, on_error=lambda m: print(
+            f"vcam: preset change not applied, the running settings stay: {printable(m)}", file=sys.stderr,
+            flush=True)) if args.preset and not args.no_watch else None)
         self._auto_refine_off = False
+        self.t_first_frame: float | None = None
 
     def run(self) -> int:
+        finished = False
+        try:
+            rc = self._run()
+            finished = True
+            return rc
+        finally:
+            if not finished and self.sink is not None:   # a fault, or a second Ctrl+C while closing
+                self.sink.abort()
+
+    def _run(self) -> int:
         stopped_by = None
         try:
             self._setup()
@@ -87,13 +101,9 @@ class VcamSession:
         except BrokenPipeError:
             stopped_by = "the reader closing the pipe"
             _silence_stdout()
-        except BaseException:
-            if self.sink is not None:
-                self.sink.abort()  # a failed run never replaces anything
-            raise
         finally:
             self._close_inputs()
-        return self._finish(stopped_by)
+        return self._finish(stopped_by)   # a failed run never gets here: run() aborts the sink
 
     def _setup(self) -> None:
         s = self.s
@@ -111,15 +121,14 @@ class VcamSession:
         self.on_demand = bool(self.args.on_demand) and isinstance(self.sink, VirtualCameraSink)
         if self.args.on_demand and not self.on_demand:
             print("vcam: --on-demand applies to a virtual camera only; ignored", file=sys.stderr)
-        if self.args.preset and not self.args.no_watch:
-            self.watcher = PresetWatcher(self.args.preset, on_error=lambda m: print(
-                f"vcam: preset change not applied, the running settings stay: {printable(m)}",
-                file=sys.stderr, flush=True)).start()
+        if self.watcher is not None:
+            self.watcher.start()
 
-    def _start_pipeline(self) -> LivePipeline:
+    def _start_pipeline(self, retry_source: bool = False) -> LivePipeline:
         prepare = getattr(self._base, "prepare", None)  # the CPU twin's mask-resolution half, off this thread
         return LivePipeline(self.args.source, tier=self.s.tier, size=(self.w, self.h), fps=self.fps,
-                            mirror=self.s.mirror, prepare=prepare, on_event=self._on_event).start()
+                            mirror=self.s.mirror, prepare=prepare, retry_source=retry_source,
+                            on_event=self._on_event).start()
 
     def _on_event(self, kind: str, value) -> None:
         if kind == "tier" and not isinstance(value, str) and not value.refine:
@@ -147,19 +156,20 @@ class VcamSession:
                 self.bg.close()
             self.bg = bg
         self.renderer = VideoBackgroundRenderer(self._base, bg) if bg is not None and bg.is_video else self._base
+        old, self.s = self.s, new   # first: Auto's choice arriving from now on applies to the new settings
+        self._base.settings = new
         if self.pipe is not None:
-            if new.tier != self.s.tier:
+            if new.tier != old.tier:
                 self.pipe.set_tier(new.tier)
             self.pipe.mirror = new.mirror
-        changed = [k for k in SCHEMA if getattr(new, k) != getattr(self.s, k)]
-        self.s = self._base.settings = new
+        changed = [k for k in SCHEMA if getattr(new, k) != getattr(old, k)]
         print(f"vcam: preset reloaded ({', '.join(changed) or 'no change'})", file=sys.stderr, flush=True)
 
     def _live(self) -> bool:
         """Render packets until --frames, nobody watching, or the pipeline ends; False when it has ended."""
         if self.pipe is None:
-            self.pipe = self._start_pipeline()
-            self._base.reset()
+            self._base.reset()   # before the segmentation thread can prepare() with the old state
+            self.pipe = self._start_pipeline(retry_source=True)   # the camera may be busy for a moment
             print("vcam: client connected, camera reopened", file=sys.stderr, flush=True)
         while not self.args.frames or self.n < self.args.frames:
             if self.watcher is not None and (preset := self.watcher.take()) is not None:
@@ -176,6 +186,7 @@ class VcamSession:
 
     def _send(self, p, out) -> None:
         self.sink.send(out)
+        self.t_first_frame = self.t_first_frame or time.perf_counter()
         self.lat.append(p.timings["latency"])
         self.n += 1
         now = time.perf_counter()
@@ -231,9 +242,9 @@ class VcamSession:
             sink.close()
         except BrokenPipeError:
             _silence_stdout()
-        el = time.perf_counter() - self.t_start
+        el = time.perf_counter() - (self.t_first_frame or self.t_start)
         a = np.asarray(self.lat) if self.lat else np.zeros(1)
-        print(f"vcam: {self.n} frames, {self.n / el:.1f} fps, latency p50 {np.median(a):.1f} ms, "
+        print(f"vcam: {self.n} frames, {max(0, self.n - 1) / max(el, 1e-6):.1f} fps, latency p50 {np.median(a):.1f} ms, "
               f"p95 {np.percentile(a, 95):.1f} ms, dropped {self.dropped}"
               + (f", stopped by {stopped_by}" if stopped_by else "") + (f", wrote {target}" if target else ""),
               file=sys.stderr)

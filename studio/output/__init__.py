@@ -101,9 +101,11 @@ class Y4mFileSink(Y4mSink):
         try:
             self.target.commit()
         except OSError as e:
-            self.abort()
             raise StudioError(f"writing {printable(self.target.path, 120)} failed ({e.strerror or e}); "
                               f"the existing file, if any, is unchanged") from None
+        finally:
+            if not self.target.done:   # any failure, a second Ctrl+C included: no temporary file stays
+                self.abort()
 
     def abort(self) -> None:
         self.target.abort()
@@ -156,16 +158,21 @@ class VideoFileSink(Sink):
         return ""
 
     def close(self) -> None:
-        self.writer.release()
-        shown = printable(self.target.path, 120)
-        if self.frames == 0:
-            self.target.abort()
-            raise StudioError(f"no frames were written; {shown} left unchanged")
-        problem = self._verify()
-        if problem:
-            self.target.abort()
-            raise StudioError(f"writing {shown} failed ({problem}); the existing file, if any, is unchanged")
-        self.target.commit()
+        try:
+            self.writer.release()
+            shown = printable(self.target.path, 120)
+            if self.frames == 0:
+                raise StudioError(f"no frames were written; {shown} left unchanged")
+            problem = self._verify()
+            if problem:
+                raise StudioError(f"writing {shown} failed ({problem}); the existing file, if any, is unchanged")
+            self.target.commit()
+        except OSError as e:
+            raise StudioError(f"writing {printable(self.target.path, 120)} failed ({e.strerror or e}); "
+                              f"the existing file, if any, is unchanged") from None
+        finally:
+            if not self.target.done:   # any failure, a second Ctrl+C included: no temporary file stays
+                self.target.abort()
 
     def _verify(self) -> str:
         tmp = self.target.tmp
