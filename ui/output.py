@@ -6,6 +6,8 @@ source's size and reads it back through double-buffered PBOs (no GPU stall); on 
 costs the GUI thread most) the output thread draws the same packet with the CPU twin, the same maths."""
 from __future__ import annotations
 
+import os
+import stat
 import time
 
 import cv2
@@ -15,6 +17,16 @@ from studio import printable
 from studio.output import check_output_target, open_target
 from studio.output.worker import SinkWorker
 from studio.render.cpu import CpuRenderer
+
+
+def is_recording(target: str) -> bool:
+    """A file being recorded (REC), as opposed to a live target: a camera, stdout, a FIFO (LIVE)."""
+    if target in ("vcam", "-") or target.startswith("/dev/video"):
+        return False
+    try:
+        return not stat.S_ISFIFO(os.stat(target).st_mode)
+    except OSError:
+        return True
 
 
 class WindowOutput(QObject):
@@ -27,6 +39,7 @@ class WindowOutput(QObject):
         self.mirror = False          # the output is not mirrored unless asked (the preview may be)
         self.gl_readback = False
         self.t_start = 0.0
+        self.recording = False
         self._cpu: CpuRenderer | None = None
         self._bg = None
 
@@ -40,6 +53,7 @@ class WindowOutput(QObject):
         check_output_target(target)
         self.stop()
         self.target, self.gl_readback, self.t_start = target, gl_readback, time.perf_counter()
+        self.recording = is_recording(target)
         self._cpu = None if gl_readback else CpuRenderer()
 
         def open_sink(item):
@@ -82,7 +96,7 @@ class WindowOutput(QObject):
         if w is None:
             return ""
         el = int(time.perf_counter() - self.t_start)
-        rec = "● REC" if self.target not in ("vcam", "-") and not self.target.startswith("/dev/") else "● LIVE"
+        rec = "● REC" if self.recording else "● LIVE"
         return (f"{rec} {el // 60:02d}:{el % 60:02d} → {printable(self.target, 40)} · out {w.fps():.1f} fps · "
                 f"dropped {w.dropped}")
 
