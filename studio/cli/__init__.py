@@ -6,9 +6,14 @@ import os
 import signal
 import sys
 
-from studio import StudioError, __version__, printable
-from studio.cli import bench, doctor, eval, models, render, studio, vcam
-from studio.cli.args import Parser
+# OpenCV and its FFmpeg print warnings per frame (a full disk: one per frame); the commands check results
+# themselves and say what went wrong in one line. Set before the command modules import cv2.
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+from studio import StudioError, __version__, printable  # noqa: E402
+from studio.cli import bench, doctor, eval, models, render, studio, vcam  # noqa: E402
+from studio.cli.args import Parser  # noqa: E402
 
 COMMANDS = (models, eval, bench, render, vcam, doctor, studio)
 
@@ -40,10 +45,6 @@ def main(argv=None) -> int:
     from studio.platform import tune_allocator
 
     tune_allocator()
-    # OpenCV and its FFmpeg print warnings per frame (a full disk: one per frame); the commands check results
-    # themselves and say what went wrong in one line
-    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
