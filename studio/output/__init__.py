@@ -37,6 +37,11 @@ class Sink:
         self.close()
 
 
+def write_failed(path, why) -> StudioError:
+    """The one message for an output that could not be completed: the user's file, if any, is untouched."""
+    return StudioError(f"writing {printable(path, 120)} failed ({why}); the existing file, if any, is unchanged")
+
+
 def y4m_header(w: int, h: int, fps: float) -> bytes:
     if w % 2 or h % 2:
         raise StudioError("YUV4MPEG2 4:2:0 needs an even width and height")
@@ -91,8 +96,7 @@ class Y4mFileSink(Y4mSink):
         try:
             super().send(frame_bgr)
         except OSError as e:  # ENOSPC, EFBIG (past RLIMIT_FSIZE), EIO
-            raise StudioError(f"writing {printable(self.target.path, 120)} failed ({e.strerror or e}); "
-                              f"the existing file, if any, is unchanged") from None
+            raise write_failed(self.target.path, e.strerror or e) from None
 
     def close(self) -> None:
         if self.frames == 0:
@@ -101,8 +105,7 @@ class Y4mFileSink(Y4mSink):
         try:
             self.target.commit()
         except OSError as e:
-            raise StudioError(f"writing {printable(self.target.path, 120)} failed ({e.strerror or e}); "
-                              f"the existing file, if any, is unchanged") from None
+            raise write_failed(self.target.path, e.strerror or e) from None
         finally:
             if not self.target.done:   # any failure, a second Ctrl+C included: no temporary file stays
                 self.abort()
@@ -146,8 +149,7 @@ class VideoFileSink(Sink):
         if self.frames % 30 == 0:  # fail early, not after the whole video
             problem = self._out_of_room()
             if problem:
-                raise StudioError(f"writing {printable(self.target.path, 120)} failed ({problem}); "
-                                  f"the existing file, if any, is unchanged")
+                raise write_failed(self.target.path, problem)
 
     def _out_of_room(self) -> str:
         tmp = self.target.tmp
@@ -165,11 +167,10 @@ class VideoFileSink(Sink):
                 raise StudioError(f"no frames were written; {shown} left unchanged")
             problem = self._verify()
             if problem:
-                raise StudioError(f"writing {shown} failed ({problem}); the existing file, if any, is unchanged")
+                raise write_failed(self.target.path, problem)
             self.target.commit()
         except OSError as e:
-            raise StudioError(f"writing {printable(self.target.path, 120)} failed ({e.strerror or e}); "
-                              f"the existing file, if any, is unchanged") from None
+            raise write_failed(self.target.path, e.strerror or e) from None
         finally:
             if not self.target.done:   # any failure, a second Ctrl+C included: no temporary file stays
                 self.target.abort()
