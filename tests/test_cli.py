@@ -100,3 +100,14 @@ def test_render_with_a_video_background(tmp_path, data_dir):
     assert len(frames) > 10
     # the top-left corner is background in these clips: it changes with the background video
     assert abs(frames[0][:40, :40] - frames[10][:40, :40]).mean() > 2
+
+
+def test_bench_live_reports_cpu_per_delivered_frame():
+    r = backdrop("bench", "--live", "--source", "demo", "--size", "320x180", "--fps", "30", "--frames", "45",
+                 "--json")
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["frames"] == 45 and 24 < res["fps"] <= 31     # paced at the source's rate, not flat out
+    assert res["cpu_ms_per_frame"] > 0 and 0 < res["core_percent"] < 200
+    split = res["cpu_ms_per_frame_by_thread"]
+    assert set(split) == {"capture", "segment", "render", "other"} and split["segment"] > 0 and split["render"] > 0
+    assert abs(sum(split.values()) - res["cpu_ms_per_frame"]) < 0.1 * res["cpu_ms_per_frame"] + 0.1

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import numpy as np
 
 from studio import StudioError
 from studio.metrics import summarize
-from studio.cli.args import MAX_FRAMES, RENDERER_HELP, RENDERERS, THREADS, number, size
+from studio.cli.args import FPS, MAX_FRAMES, RENDERER_HELP, RENDERERS, THREADS, number, size
 from studio.pipeline import run_frames
 from studio.segment.segmenter import Segmenter
 from studio.segment.tiers import choose_tier
@@ -76,6 +77,75 @@ def run_bench(args) -> dict:
     return res
 
 
+WARMUP_FRAMES = 60
+
+
+def _thread_cpu_s(t) -> float:
+    """CPU seconds a thread has used so far (Linux: its own CPU clock); 0 where that cannot be read."""
+    try:
+        return time.clock_gettime(time.pthread_getcpuclockid(t.ident))
+    except (AttributeError, OSError, TypeError):
+        return 0.0
+
+
+def _process_cpu_s() -> float:
+    import resource
+
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime
+
+
+def run_live_bench(args) -> dict:
+    """The live pipeline paced at the source's rate into a sink that discards frames (or YUV4MPEG2 to /dev/null):
+    CPU time per delivered frame, the cost a user pays at the camera's rate. Warm-up frames are excluded; the
+    split is by thread (capture: decode, fit; segment: model, refinement; render: the effect and the sink;
+    other: library worker threads)."""
+    import os
+
+    from studio.output import Y4mSink
+    from studio.pipeline import LivePipeline, render_packet
+
+    size = parse_size(args.size) or (1280, 720)
+    fps = args.fps
+    settings = EffectSettings(mode=args.mode, tier=args.tier, refine=args.refine)
+    renderer, ctx = make_renderer(args.renderer, settings)
+    pipe = LivePipeline(args.source, tier=args.tier, size=size, fps=fps,
+                        prepare=getattr(renderer, "prepare", None)).start()
+    sink = Y4mSink(open(os.devnull, "wb"), *size, fps, owns_stream=True) if args.sink == "y4m" else None
+    total = WARMUP_FRAMES + args.frames
+    n, marks = 0, None
+    try:
+        while n < total:
+            p = pipe.get(timeout=5)
+            if p is None:
+                raise StudioError("the live pipeline delivered no frame for 5 s")
+            out = render_packet(renderer, p)
+            if sink is not None:
+                sink.send(out)
+            n += 1
+            if n == WARMUP_FRAMES:
+                marks = (time.perf_counter(), _process_cpu_s(), {t.name: _thread_cpu_s(t) for t in pipe._threads},
+                         _thread_cpu_s(threading.current_thread()))
+        wall = time.perf_counter() - marks[0]
+        cpu = _process_cpu_s() - marks[1]
+        split = {t.name: _thread_cpu_s(t) - marks[2][t.name] for t in pipe._threads}
+        split["render"] = _thread_cpu_s(threading.current_thread()) - marks[3]
+    finally:
+        dropped = pipe.dropped
+        pipe.stop()
+        if sink is not None:
+            sink.close()
+        if ctx is not None:
+            ctx.close()
+    split["other"] = max(0.0, cpu - sum(split.values()))
+    per = 1e3 / args.frames
+    return {"source": args.source, "size": f"{size[0]}x{size[1]}", "fps_target": fps, "frames": args.frames,
+            "mode": args.mode, "tier": pipe.tier_used, "renderer": renderer.name, "sink": args.sink,
+            "fps": round(args.frames / wall, 2), "dropped": dropped,
+            "cpu_ms_per_frame": round(cpu * per, 2), "core_percent": round(100 * cpu / wall, 1),
+            "cpu_ms_per_frame_by_thread": {k: round(v * per, 2) for k, v in split.items()}}
+
+
 def add_parser(sub):
     b = sub.add_parser("bench", help="per-stage timings of the headless pipeline")
     b.add_argument("--source", default="demo", help="demo, a video file or an image (decoded into memory first)")
@@ -89,11 +159,19 @@ def add_parser(sub):
                    help="skip the joint bilateral refinement")
     b.add_argument("--pipeline", choices=["serial", "overlap"], default="overlap",
                    help="overlap inference and rendering on two threads (default) or run them in series")
+    b.add_argument("--live", action="store_true",
+                   help="run the live pipeline paced at --fps and report CPU ms per delivered frame (warm-up "
+                        f"of {WARMUP_FRAMES} frames excluded) instead of throughput")
+    b.add_argument("--fps", type=FPS, default=30.0, help="with --live: the source's pace (default 30)")
+    b.add_argument("--sink", choices=["null", "y4m"], default="null",
+                   help="with --live: discard frames (null) or write YUV4MPEG2 to /dev/null (y4m)")
     b.add_argument("--json", action="store_true", help="also print the result as one JSON line")
     return b
 
 
 def run(args) -> int:
+    if args.live:
+        return _run_live(args)
     res = run_bench(args)
     print(f"source {res['source']} {res['size']}  tier {res['tier']}  mode {res['mode']}  "
           f"renderer {res['renderer']}  frames {res['frames']}")
@@ -102,6 +180,18 @@ def run(args) -> int:
     print(f"  throughput {res['fps']:.1f} fps")
     if res.get("tier_reason"):
         print(f"  auto tier: {res['tier']} ({res['tier_reason']})")
+    if args.json:
+        print(json.dumps(res))
+    return 0
+
+
+def _run_live(args) -> int:
+    res = run_live_bench(args)
+    split = ", ".join(f"{k} {v:.2f}" for k, v in res["cpu_ms_per_frame_by_thread"].items())
+    print(f"live {res['source']} {res['size']} at {res['fps_target']:g} fps, {res['mode']}, tier {res['tier']}, "
+          f"renderer {res['renderer']}, sink {res['sink']}: {res['frames']} frames at {res['fps']:.1f} fps, "
+          f"dropped {res['dropped']}")
+    print(f"  CPU {res['cpu_ms_per_frame']:.2f} ms per frame ({res['core_percent']:.1f} % of one core): {split}")
     if args.json:
         print(json.dumps(res))
     return 0
