@@ -6,8 +6,10 @@ LivePipeline: live sources (the window, vcam): the capture slot is overwritten, 
 ones are dropped and counted. LiteRT and OpenCV release the GIL, so the stages run on two cores."""
 from __future__ import annotations
 
+import atexit
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -99,6 +101,18 @@ def run_frames(frames, seg: Segmenter, renderer, on_output, overlap: bool = True
         raise errors[0]
 
 
+_RUNNING: "weakref.WeakSet[LivePipeline]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_running_pipelines() -> None:
+    """A safety net: a pipeline whose owner was interrupted before it could stop it must not leave its threads
+    inside LiteRT or FFmpeg while the interpreter exits (C++ aborts: "terminate called without an active
+    exception")."""
+    for pipe in list(_RUNNING):
+        pipe.stop()
+
+
 class LivePipeline:
     """The one live pipeline, for the window and `vcam`:
 
@@ -143,6 +157,7 @@ class LivePipeline:
 
     # -- control (any thread) ----------------------------------------------------------------------------
     def start(self) -> "LivePipeline":
+        _RUNNING.add(self)
         for t in self._threads:
             t.start()
         return self

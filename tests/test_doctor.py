@@ -5,8 +5,6 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 from studio import doctor
 
 KERNEL = "6.1.0-test"

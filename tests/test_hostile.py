@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -25,7 +24,7 @@ FIELDS = ["mode", "max_coc", "blur_scale", "sigma_space", "sigma_color", "covera
 @pytest.fixture(autouse=True)
 def _keep_signal_handlers():
     """main() installs SIGTERM/SIGHUP handlers; give the test process its own back."""
-    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGXFSZ)}
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGXFSZ)}
     yield
     for s, h in saved.items():
         signal.signal(s, h)

@@ -257,3 +257,44 @@ def test_window_output_to_an_unusable_target_is_one_line(tmp_path):
                        env={**os.environ, "BACKDROP_CONFIG": str(tmp_path / "cfg")})
     err = [l for l in r.stderr.splitlines() if l.strip() and not l.startswith("INFO")]
     assert r.returncode == 2 and len(err) == 1 and ".webm is not a supported" in err[0], r.stderr
+
+
+@pytest.mark.parametrize("delay", [0.02, 0.4, 0.9, 2.5])
+def test_vcam_signalled_twice_stops_cleanly(tmp_path, clip, delay):
+    """Ctrl+C twice, or `timeout` signalling the process and its group: the second signal must not break the
+    stop the first began (a traceback from threading's locks, C++ aborting inside FFmpeg, a temp file left)."""
+    out = tmp_path / "rec.mp4"
+    out.write_bytes(PRECIOUS)
+    p = _backdrop("vcam", "--source", clip, "--size", "320x180", "--output", out, "--renderer", "cpu")
+    time.sleep(delay)
+    p.send_signal(signal.SIGTERM)
+    time.sleep(0.03)
+    p.send_signal(signal.SIGTERM)
+    rc, err, _ = _finish(p)
+    # before the interpreter has run a line of ours, the default action ends it: nothing was opened yet
+    early = rc == -signal.SIGTERM and not err
+    assert rc in (0, 130, -signal.SIGTERM) and (len(err) == 1 or early), (rc, err)
+    assert not any("Traceback" in e or "terminate" in e for e in err)
+    assert out.read_bytes() == PRECIOUS or _frames(out) >= 1
+    assert [q.name for q in tmp_path.iterdir()] == [out.name]
+
+
+def test_signals_in_cooperative_mode_only_ask_for_a_stop():
+    from studio import signals
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGXFSZ)}
+    try:
+        signals.install()
+        with pytest.raises(KeyboardInterrupt, match="SIGHUP"):
+            signal.raise_signal(signal.SIGHUP)          # a short command: stopped at once
+        signals.install()
+        signals.cooperative()
+        signal.raise_signal(signal.SIGTERM)             # a long one: only asked
+        assert signals.STOP.is_set()
+        signal.raise_signal(signal.SIGTERM)             # a second signal changes nothing
+        with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+            signals.check()                             # raised where the command chose
+    finally:
+        for s, h in saved.items():
+            signal.signal(s, h)
+        signals.STOP.clear()

@@ -3,7 +3,6 @@ Commands only parse, wire and report; the work happens in the core."""
 from __future__ import annotations
 
 import os
-import signal
 import sys
 
 # OpenCV and its FFmpeg print warnings per frame (a full disk: one per frame); the commands check results
@@ -12,6 +11,7 @@ os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 from studio import StudioError, __version__, printable  # noqa: E402
+from studio import signals  # noqa: E402
 from studio.cli import bench, doctor, eval, models, render, studio, vcam  # noqa: E402
 from studio.cli.args import Parser  # noqa: E402
 
@@ -27,20 +27,6 @@ def build_parser() -> Parser:
     return p
 
 
-def _stop_on_signal(signum, _frame):
-    """SIGTERM and SIGHUP stop a command as Ctrl+C does: workers stopped, outputs completed or removed."""
-    raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
-def install_signal_handlers() -> None:
-    for name in ("SIGTERM", "SIGHUP"):
-        sig = getattr(signal, name, None)
-        if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:  # nohup's choice stands
-            signal.signal(sig, _stop_on_signal)
-    if hasattr(signal, "SIGXFSZ"):  # past a file-size limit a write fails with EFBIG instead of killing us
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-
-
 def main(argv=None) -> int:
     from studio.platform import tune_allocator
 
@@ -50,7 +36,7 @@ def main(argv=None) -> int:
     if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
         argv = ["studio", *argv]
     args = parser.parse_args(argv)
-    install_signal_handlers()
+    signals.install()
     try:
         return args.func(args)
     except StudioError as e:

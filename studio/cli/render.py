@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from studio import StudioError, printable
 from studio.atomic import check_target, write_bytes
+from studio import signals
 from studio.cli.args import effect_flags, settings_from_args
 from studio.output import VIDEO_OUTPUTS, check_video_target, open_video_file
 from studio.pipeline import run_frames
@@ -111,10 +112,12 @@ def run(args) -> int:
 def _render_video(frames, seg, renderer, out: Path, size, fps: float, total: int | None) -> None:
     """Decoding and segmentation on one thread, rendering and encoding on this one; the output replaces `out`
     only when complete and verified."""
+    signals.cooperative()   # from here a signal stops between two frames (the check in on_output)
     sink = open_video_file(str(out), size[0], size[1], fps)
     bar = tqdm(total=total, unit="frame", file=sys.stderr, disable=None, leave=False)
     try:
         def on_output(_packet, image):
+            signals.check()
             sink.send(image)
             bar.update()
 

@@ -13,6 +13,7 @@ from studio.platform import device_readers
 from studio.settings import SCHEMA, PresetWatcher
 from studio.output import VirtualCameraSink, Y4mSink, check_video_target, open_video_file
 from studio.capture.background import BackgroundFeed
+from studio import signals
 from studio.cli.args import FPS, MAX_FRAMES, effect_flags, number, settings_from_args, size
 from studio.render import VideoBackgroundRenderer, make_renderer
 from studio.pipeline import LivePipeline, render_packet
@@ -90,8 +91,10 @@ class VcamSession:
     def _run(self) -> int:
         stopped_by = None
         try:
+            signals.cooperative()   # signals stop the loop between two frames, not wherever they land
             self._setup()
             while not self.args.frames or self.n < self.args.frames:
+                signals.check()
                 if self._nobody_watching():
                     self._idle()
                 elif not self._live():
@@ -113,8 +116,8 @@ class VcamSession:
             renderer.set_background(self.bg.next())
         self.renderer = VideoBackgroundRenderer(renderer, self.bg) if self.bg and self.bg.is_video else renderer
         self._base = renderer
-        self.pipe = self._start_pipeline()
-        self.pipe.opened.wait()   # the source is open (or failed) before the sink exists
+        self._start_pipeline()
+        signals.wait(self.pipe.opened)   # the source is open (or failed) before the sink exists
         if self.pipe.error is not None:
             raise self.pipe.error
         self.sink = open_sink(self.args, self.w, self.h, self.fps)
@@ -126,9 +129,10 @@ class VcamSession:
 
     def _start_pipeline(self, retry_source: bool = False) -> LivePipeline:
         prepare = getattr(self._base, "prepare", None)  # the CPU twin's mask-resolution half, off this thread
-        return LivePipeline(self.args.source, tier=self.s.tier, size=(self.w, self.h), fps=self.fps,
-                            mirror=self.s.mirror, prepare=prepare, retry_source=retry_source,
-                            on_event=self._on_event).start()
+        self.pipe = LivePipeline(self.args.source, tier=self.s.tier, size=(self.w, self.h), fps=self.fps,
+                                 mirror=self.s.mirror, prepare=prepare, retry_source=retry_source,
+                                 on_event=self._on_event)
+        return self.pipe.start()   # self.pipe first: an interrupt right after start() still stops it
 
     def _on_event(self, kind: str, value) -> None:
         if kind == "tier" and not isinstance(value, str) and not value.refine:
@@ -172,6 +176,7 @@ class VcamSession:
             self.pipe = self._start_pipeline(retry_source=True)   # the camera may be busy for a moment
             print("vcam: client connected, camera reopened", file=sys.stderr, flush=True)
         while not self.args.frames or self.n < self.args.frames:
+            signals.check()
             if self.watcher is not None and (preset := self.watcher.take()) is not None:
                 self._reload(preset)
             p = self.pipe.get(timeout=0.5)
@@ -216,7 +221,7 @@ class VcamSession:
             self.pipe = None
             print("vcam: no client, camera released", file=sys.stderr, flush=True)
         self.sink.send(np.zeros((self.h, self.w, 3), np.uint8))
-        time.sleep(0.5)
+        signals.STOP.wait(0.5)
 
     def _close_inputs(self) -> None:
         if self.watcher is not None:
