@@ -7,6 +7,6 @@ if getattr(sys, "frozen", False):
     os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "backdrop-studio",
                                                           "numba"))
 
-from studio.cli import main  # noqa: E402
+from studio.__main__ import run  # noqa: E402  (signal handlers first, then the commands)
 
-sys.exit(main())
+sys.exit(run())
