@@ -111,3 +111,10 @@ def test_bench_live_reports_cpu_per_delivered_frame():
     split = res["cpu_ms_per_frame_by_thread"]
     assert set(split) == {"capture", "segment", "render", "other"} and split["segment"] > 0 and split["render"] > 0
     assert abs(sum(split.values()) - res["cpu_ms_per_frame"]) < 0.1 * res["cpu_ms_per_frame"] + 0.1
+
+
+def test_commands_run_opencv_on_one_thread():
+    """Its worker pool spun between the small per-frame calls (bench --live: 3.3 ms of CPU per frame)."""
+    r = subprocess.run([sys.executable, "-c", "import studio.cli, cv2; print(cv2.getNumThreads())"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == "1", r.stderr
