@@ -30,13 +30,13 @@ class Packet:
     background: np.ndarray | None = None  # this frame's background, when it is a video
 
 
-def _segment(seg: Segmenter, renderer, p: Packet, split: bool) -> Packet:
-    """Segmentation-thread half: the mask, and with `split` the renderer's mask-resolution half too."""
+def _segment(seg: Segmenter, prepare, p: Packet) -> Packet:
+    """Segmentation-thread half: the mask, and with `prepare` the renderer's mask-resolution half too."""
     r = seg(p.frame)
     p.mask = r.mask.copy()
     p.timings.update(r.timings)
-    if split:
-        p.prepared = renderer.prepare(p.frame, p.mask)
+    if prepare is not None:
+        p.prepared = prepare(p.frame, p.mask)
     return p
 
 
@@ -62,8 +62,10 @@ def run_frames(frames, seg: Segmenter, renderer, on_output, overlap: bool = True
     smoothing and refinement) when the renderer has one, so the two threads carry similar loads."""
     split = overlap and hasattr(renderer, "prepare")
 
+    prepare = renderer.prepare if split else None
+
     def segment(p: Packet) -> Packet:
-        return _segment(seg, renderer, p, split)
+        return _segment(seg, prepare, p)
 
     def render(p: Packet):
         on_output(p, render_packet(renderer, p))
@@ -324,12 +326,8 @@ class LivePipeline:
                         with self._tier_cv:  # the window: wait for another tier (or stop), not a busy loop
                             self._tier_cv.wait_for(lambda: self._tier != wanted or self._stop.is_set())
                         continue
-                r = seg(p.frame)
-                p.mask = r.mask.copy()
-                p.timings.update(r.timings)
+                _segment(seg, self.prepare, p)
                 p.tier = self.tier_used
-                if self.prepare is not None:
-                    p.prepared = self.prepare(p.frame, p.mask)
                 if self._drop_stale:
                     self.packets.put(p)
                 elif not self.packets.put_wait(p):
