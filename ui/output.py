@@ -6,27 +6,15 @@ source's size and reads it back through double-buffered PBOs (no GPU stall); on 
 costs the GUI thread most) the output thread draws the same packet with the CPU twin, the same maths."""
 from __future__ import annotations
 
-import os
-import stat
 import time
 
 import cv2
 from PySide6.QtCore import QObject, Signal
 
 from studio import printable
-from studio.output import check_output_target, open_target
+from studio.output import check_output_target, is_live_target, open_target
 from studio.output.worker import SinkWorker
 from studio.render.cpu import CpuRenderer
-
-
-def is_recording(target: str) -> bool:
-    """A file being recorded (REC), as opposed to a live target: a camera, stdout, a FIFO (LIVE)."""
-    if target in ("vcam", "-") or target.startswith("/dev/video"):
-        return False
-    try:
-        return not stat.S_ISFIFO(os.stat(target).st_mode)
-    except OSError:
-        return True
 
 
 class WindowOutput(QObject):
@@ -53,7 +41,7 @@ class WindowOutput(QObject):
         check_output_target(target)
         self.stop()
         self.target, self.gl_readback, self.t_start = target, gl_readback, time.perf_counter()
-        self.recording = is_recording(target)
+        self.recording = not is_live_target(target)   # REC for a file, LIVE for a camera, stdout, FIFO
         self._cpu = None if gl_readback else CpuRenderer()
 
         def open_sink(item):

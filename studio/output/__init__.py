@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import resource
+import stat
 from pathlib import Path
 
 import cv2
@@ -237,7 +238,6 @@ def open_target(target: str, w: int, h: int, fps: float, device: str | None = No
                 should_stop=lambda: False) -> Sink:
     """One output target as the user names it: `vcam` (the first virtual camera), a /dev/video* device, `-`
     (YUV4MPEG2 on stdout), a FIFO or a .y4m path (YUV4MPEG2), or a video file (a recording)."""
-    import stat
     import sys
 
     if target == "vcam":
@@ -246,11 +246,7 @@ def open_target(target: str, w: int, h: int, fps: float, device: str | None = No
         return VirtualCameraSink(w, h, fps, target)
     if target == "-":
         return Y4mSink(sys.stdout.buffer, w, h, fps)
-    try:
-        is_fifo = stat.S_ISFIFO(os.stat(target).st_mode)
-    except OSError:
-        is_fifo = False
-    if is_fifo:  # opening waits for a reader: call this on the output thread
+    if is_fifo(target):  # opening waits for a reader: call this on the output thread
         stream = _open_fifo(target, should_stop)
         if stream is None:
             raise StudioError(f"no program opened {printable(target, 120)} for reading")
@@ -258,17 +254,22 @@ def open_target(target: str, w: int, h: int, fps: float, device: str | None = No
     return open_video_file(target, w, h, fps)
 
 
+def is_fifo(path: str) -> bool:
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def is_live_target(target: str) -> bool:
+    """A camera, stdout or a FIFO (a stream someone watches), as opposed to a file being recorded."""
+    return target in ("vcam", "-") or target.startswith("/dev/video") or is_fifo(target)
+
+
 def check_output_target(target: str) -> None:
     """What can be checked of a target before anything starts (one line, exit 2 in the commands)."""
-    import stat
-
-    if target in ("vcam", "-") or target.startswith("/dev/video"):
+    if is_live_target(target):
         return
-    try:
-        if stat.S_ISFIFO(os.stat(target).st_mode):
-            return
-    except OSError:
-        pass
     check_video_target(target)
 
 
