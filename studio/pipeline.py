@@ -268,10 +268,14 @@ class LivePipeline:
         return not self._stop.wait(1.0)
 
     def _fit(self, frame):
+        """Frames of another size are scaled to cover `size` and centre-cropped, never stretched: a camera that
+        offers only 640x480 fills a 1280x720 output without turning faces wide."""
         import cv2
 
+        from studio.imageops import fit_cover
+
         if self.size is not None and (frame.shape[1], frame.shape[0]) != tuple(self.size):
-            frame = cv2.resize(frame, tuple(self.size), interpolation=cv2.INTER_AREA)
+            frame = fit_cover(frame, *self.size)
         return cv2.flip(frame, 1) if self.mirror else frame
 
     def _next_background(self):

@@ -320,7 +320,7 @@ def test_absurd_images_cost_little(tmp_path, broken_media, small_image):
 
 
 def test_fit_cover_crops_before_scaling():
-    from studio.render.effects import fit_cover
+    from studio.imageops import fit_cover
 
     strip = np.arange(5000, dtype=np.uint8).reshape(5000, 1, 1).repeat(3, axis=2)
     out = fit_cover(strip, 1280, 720)

@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 import pytest
 
@@ -47,3 +48,40 @@ def test_corrupt_image(tmp_path):
     p.write_bytes(b"not a png")
     with pytest.raises(SourceError, match="cannot read image"):
         open_source(str(p))
+
+
+def _disc_4x3(tmp_path):
+    """A 640x480 image with a white disc of radius 100 in the middle."""
+    img = np.zeros((480, 640, 3), np.uint8)
+    cv2.circle(img, (320, 240), 100, (255, 255, 255), -1)
+    p = tmp_path / "disc.png"
+    cv2.imwrite(str(p), img)
+    return p
+
+
+def _extent(frame):
+    ys, xs = np.nonzero(frame[..., 1] > 127)
+    return xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
+
+
+def test_a_4x3_source_asked_for_16x9_is_cropped_not_stretched(tmp_path):
+    """A 640x480-only source (a camera's usual mode) given --size 1280x720: faces keep their shape (the frame
+    was stretched to 16:9 before, the disc came out 1.33x wider than tall)."""
+    from studio.capture.sources import open_source
+
+    frame = open_source(str(_disc_4x3(tmp_path)), size=(1280, 720)).read()
+    assert frame.shape == (720, 1280, 3)
+    w, h = _extent(frame)
+    assert abs(w - h) <= 2 and 395 <= w <= 405    # 200 px scaled by 2 (cover: 1280/640)
+
+
+def test_the_live_pipeline_fits_frames_of_another_aspect_by_cropping(tmp_path):
+    """The pipeline's own fit (for a camera that cannot deliver the asked size) crops too."""
+    from studio.pipeline import LivePipeline
+
+    pipe = LivePipeline("demo", size=(1280, 720))
+    img = cv2.imread(str(_disc_4x3(tmp_path)))
+    frame = pipe._fit(img)
+    assert frame.shape == (720, 1280, 3)
+    w, h = _extent(frame)
+    assert abs(w - h) <= 2

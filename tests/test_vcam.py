@@ -33,7 +33,11 @@ def test_y4m_stream_decodes_with_ffmpeg(tmp_path, data_dir):
     person, bg = m > 0.95, m < 0.05
     out = frames[59]
     assert lap(out)[person].mean() > 0.7 * lap(raw)[person].mean()
-    assert lap(out)[bg].mean() < 0.5 * lap(raw)[bg].mean()
+    # the background at half size: the clip is 960x540 scaled up, so at full size its detail is below the
+    # 8-bit noise floor of a decoded 4:2:0 stream
+    half = lambda im: cv2.resize(im, (640, 360), interpolation=cv2.INTER_AREA)
+    bg_half = cv2.resize(bg.astype(np.uint8), (640, 360), interpolation=cv2.INTER_NEAREST) > 0
+    assert lap(half(out))[bg_half].mean() < 0.5 * lap(half(raw))[bg_half].mean()
 
 
 def test_missing_backend_says_what_to_load():

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from studio import MAX_PIXELS, MAX_SIDE, StudioError, printable
+from studio.imageops import fit_cover
 from studio.platform import video_devices
 
 VIDEO_EXT = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".y4m", ".mpg", ".mpeg", ".ogv"}
@@ -44,9 +45,10 @@ class FrameSource:
 
 
 def _fit(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    """Scale to cover `size` and centre-crop: another aspect ratio is cropped, never stretched."""
     if size is None or (frame.shape[1], frame.shape[0]) == tuple(size):
         return frame
-    return cv2.resize(frame, tuple(size), interpolation=cv2.INTER_AREA)
+    return fit_cover(frame, *size)
 
 
 class CameraSource(FrameSource):

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 
 from studio.render import kernels
-from studio.imageops import grid_sample
-from studio.render.effects import MASK_TINT_BGR, TAPS, TEMPORAL_EDGES, EffectPlan, fit_cover, make_plan
+from studio.imageops import fit_cover, grid_sample
+from studio.render.effects import MASK_TINT_BGR, TAPS, TEMPORAL_EDGES, EffectPlan, make_plan
 from studio.settings import EffectSettings
 
 _TINT = np.array(MASK_TINT_BGR, np.float32)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from studio.settings import EffectSettings
@@ -94,17 +93,3 @@ def make_plan(s: EffectSettings, frame_size: tuple[int, int], mask_size: tuple[i
         fw, fh, mw, mh, rw, rh, bw, bh, cmax, int(math.ceil(cmax)), step, sigma, s.sigma_color,
         tuple(s.coverage), s.temporal_smoothing, gaussian_kernel(wrap_sigma), s.wrap_strength,
         s.wrap_blend == "add", s.refine, s.mode)
-
-
-def fit_cover(img: np.ndarray, w: int, h: int) -> np.ndarray:
-    """Scale and centre-crop an image to exactly cover (w, h). The crop is taken from the source first, so the
-    work and memory are those of the output whatever the image's shape (a 1x5000 strip once took 24 GB)."""
-    ih, iw = img.shape[:2]
-    s = max(w / iw, h / ih)
-    cw, ch = min(iw, max(1, round(w / s))), min(ih, max(1, round(h / s)))
-    x0, y0 = (iw - cw) // 2, (ih - ch) // 2
-    crop = img[y0:y0 + ch, x0:x0 + cw]
-    if (cw, ch) == (w, h):
-        return np.ascontiguousarray(crop)
-    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
-    return cv2.resize(crop, (w, h), interpolation=interp)

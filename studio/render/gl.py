@@ -9,7 +9,8 @@ import time
 import numpy as np
 
 from studio import StudioError
-from studio.render.effects import EffectPlan, fit_cover, make_plan
+from studio.imageops import fit_cover
+from studio.render.effects import EffectPlan, make_plan
 from studio.settings import EffectSettings
 
 _MODES = {"none": 0, "blur": 1, "replace": 2, "mask": 3}
