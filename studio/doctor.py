@@ -11,6 +11,8 @@ import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from studio.capture.modes import choose_mode, query_info, query_modes, summary
+
 MODPROBE = "sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=Backdrop"
 SECURE_BOOT_VAR = "SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
 
@@ -35,6 +37,7 @@ class Machine:
     groups: tuple = ()
     kernel: str = ""
     env: dict | None = None
+    ioctl: object = None     # how cameras are asked for their modes (tests: a fake V4L2 driver)
 
     def __post_init__(self):
         self.root = Path(self.root)
@@ -154,15 +157,37 @@ def _device_checks(m: Machine, loaded: bool) -> tuple[list[Check], bool]:
                             f"{dev} '{name}' is a loopback output" + ("" if ok else f"; {why}"),
                             "" if ok else "sudo usermod -aG video $USER, then log out and in again"))
     holders = _holders(m)
+    shown = 0
     for dev, name in cams:
+        info = query_info(m.p(dev), m.ioctl)
+        if info is not None and not info.capture:
+            checks.append(Check("camera", "info", f"{dev} '{name}' carries metadata only (a camera's second "
+                                "node): not a source"))
+            continue
+        shown += 1
         who = holders.get(dev, [])
         checks.append(Check("camera", "warn" if who else "ok", f"{dev} '{name}' is a camera" +
                             (f", in use by {', '.join(who)}" if who else ", free"),
                             "close that program, or pick another camera with --source camera:/dev/videoN"
                             if who else ""))
-    if not cams:
+        checks.append(_modes_check(m, dev))
+    if not shown:
         checks.append(Check("camera", "info", "no camera found (vcam can still send a file or the demo)"))
     return checks, usable
+
+
+def _modes_check(m: Machine, dev: str) -> Check:
+    """What the camera offers and the mode vcam and the studio open (at the default 1280x720, 30 fps)."""
+    modes = query_modes(m.p(dev), m.ioctl)
+    if not modes:
+        return Check("camera modes", "info", f"{dev}: its modes could not be read (busy, or no permission)")
+    pick = choose_mode(modes)
+    text = f"{dev}: {summary(modes)}; vcam and the studio open {pick.spec()}"
+    if pick.size != (1280, 720) or pick.fps < 29.5:
+        return Check("camera modes", "warn", text + " (no 1280x720 at 30 fps: vcam scales and centre-crops it to "
+                     "--size; the studio runs at the camera's size)",
+                     "choose another with `vcam --camera-mode`, or in the studio's Source panel")
+    return Check("camera modes", "info", text)
 
 
 def run_checks(m: Machine | None = None) -> dict:

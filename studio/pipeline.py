@@ -133,8 +133,10 @@ class LivePipeline:
 
     def __init__(self, spec: str, *, tier: str = "full", size: tuple[int, int] | None = None,
                  fps: float | None = None, mirror: bool = False, prepare=None, retry_source: bool = False,
-                 drop_stale: bool = False, wait_on_model_error: bool = False, on_event=None, on_packet=None):
+                 drop_stale: bool = False, wait_on_model_error: bool = False, on_event=None, on_packet=None,
+                 camera_mode=None):
         self.spec, self.size, self.fps_wanted, self.mirror = spec, size, fps, mirror
+        self.camera_mode = camera_mode     # a CameraMode for a camera source; None lets the camera's list decide
         self.prepare = prepare
         self.retry_source = retry_source
         self.wait_on_model_error = wait_on_model_error   # the window: wait for another tier; vcam: end
@@ -207,7 +209,7 @@ class LivePipeline:
     def _open(self):
         from studio.capture.sources import open_source
 
-        src = open_source(self.spec, size=self.size, fps=self.fps_wanted, loop=True)
+        src = open_source(self.spec, size=self.size, fps=self.fps_wanted, loop=True, mode=self.camera_mode)
         self.source_fps = self.fps_wanted or src.fps or 30.0
         self.source_size = self.size or tuple(src.size)
         self.opened.set()

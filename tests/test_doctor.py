@@ -125,3 +125,43 @@ def test_cli_here_and_on_a_fake_tree(tmp_path):
     doc = json.loads(r.stdout)
     assert {"ok", "checks"} <= set(doc) and all({"name", "status", "message", "fix"} <= set(c) for c in doc["checks"])
     assert r.returncode == 0 and doc["ok"] is True and r.stderr.strip() == ""   # exit 0 only when vcam would work
+
+
+def _with_metadata_node(root):
+    v4l = root / "sys/class/video4linux"
+    (v4l / "video1/device").mkdir(parents=True)
+    (v4l / "video1/name").write_text("HD Pro Webcam C920\n")
+    (root / "dev/video1").write_bytes(b"")
+    return root
+
+
+def test_camera_modes_and_the_one_opened(tmp_path):
+    """Each camera's modes through a fake V4L2 driver (the kernel's structures; no camera here); the UVC
+    metadata node is named as such, not listed as a second camera."""
+    from fake_v4l2 import C920, FakeV4L2
+
+    root = _with_metadata_node(tree(tmp_path))
+    res = doctor.run_checks(doctor.Machine(root=root, uid=ME, groups=(VIDEO,), kernel=KERNEL, env={},
+                                           ioctl=FakeV4L2(C920, metadata_nodes=("video1",))))
+    assert res["ok"]
+    lines = [c.line() for c in res["checks"]]
+    assert ("[info] camera modes: /dev/video0: YUYV 1920x1080@5 1280x720@10 640x480@30; MJPG 1920x1080@30 "
+            "1280x720@30 640x480@30; vcam and the studio open 1280x720@30:MJPG") in lines
+    assert "[info] camera: /dev/video1 'HD Pro Webcam C920' carries metadata only (a camera's second node): " \
+           "not a source" in lines
+    assert sum(line.startswith("[ok  ] camera:") for line in lines) == 1
+
+
+def test_a_camera_without_720p30_is_a_warning_with_what_happens(tmp_path):
+    from fake_v4l2 import VGA_ONLY, FakeV4L2
+
+    res = doctor.run_checks(doctor.Machine(root=tree(tmp_path), uid=ME, groups=(VIDEO,), kernel=KERNEL, env={},
+                                           ioctl=FakeV4L2(VGA_ONLY)))
+    c = next(c for c in res["checks"] if c.name == "camera modes")
+    assert res["ok"] and c.status == "warn"
+    assert "open 640x480@30:YUYV" in c.message and "scales and centre-crops" in c.message and "--camera-mode" in c.fix
+
+
+def test_a_camera_that_cannot_be_asked(tmp_path):
+    _, checks = run(tree(tmp_path))     # the fake tree's /dev/video0 is a plain file: the real ioctl fails
+    assert "could not be read" in checks["camera modes", "info"].message

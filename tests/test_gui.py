@@ -416,3 +416,67 @@ def test_failed_preset_saves_are_shown_not_raised(window, tmp_path, monkeypatch)
     monkeypatch.setenv("BACKDROP_CONFIG", str(tmp_path / "afile"))
     window._save_last()                      # the autosave: a status message, no traceback
     assert "could not save the last settings" in window.last_error
+
+
+def _fake_camera(tmp_path, monkeypatch):
+    from fake_v4l2 import C920, FakeV4L2
+    from ui import main_window as mw
+
+    dev = tmp_path / "video0"
+    dev.write_bytes(b"")          # opens, but is no camera: the source fails and the fault bar says so
+    spec = f"camera:{dev}"
+    monkeypatch.setenv("BACKDROP_CONFIG", str(tmp_path / "config"))
+    monkeypatch.setattr(mw, "list_cameras", lambda ioctl=None: [spec])
+    monkeypatch.setattr(mw.MainWindow, "camera_ioctl", FakeV4L2(C920, card="C920", bus="usb-1"))
+    return mw, spec
+
+
+def test_camera_modes_are_listed_chosen_and_remembered(qtbot, tmp_path, monkeypatch):
+    """The source panel lists the camera's sizes, rates and formats (through a fake V4L2 driver: no camera
+    here); a chosen mode reopens the camera in it and is kept in cameras.json for the next start."""
+    import json
+
+    from studio.capture.modes import CameraMode
+
+    mw, spec = _fake_camera(tmp_path, monkeypatch)
+    w = mw.MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    combo = w.sources.mode_combo
+    assert w.source_spec == spec and combo.isVisibleTo(w)
+    assert combo.itemText(0) == "Auto — 1280x720 · 30 fps · MJPG (compressed)"
+    assert combo.count() == 1 + 11 and "640x480 · 30 fps · YUYV (raw)" in [combo.itemText(i) for i in range(12)]
+    assert w.feed.pipeline.camera_mode is None                      # Auto: the source picks from the list
+    qtbot.waitUntil(lambda: "source" in w.banner.faults, timeout=10000)   # not a real camera: shown, not fatal
+    i = combo.findData("640x480@30:YUYV")
+    combo.setCurrentIndex(i)
+    combo.activated.emit(i)
+    assert w.feed.pipeline.camera_mode == CameraMode("YUYV", 640, 480, 30.0)
+    saved = json.loads((tmp_path / "config" / "cameras.json").read_text())
+    assert saved["source"] == spec and saved["modes"] == {"C920 [usb-1]": "640x480@30:YUYV"}
+    w.close()
+
+    w2 = mw.MainWindow()
+    qtbot.addWidget(w2)
+    assert w2.source_spec == spec and w2.sources.current_mode() == "640x480@30:YUYV"
+    assert w2.feed.pipeline.camera_mode == CameraMode("YUYV", 640, 480, 30.0)
+    w2.start_source("demo")
+    assert not w2.sources.mode_combo.isVisibleTo(w2)
+    combo2 = w2.sources.mode_combo
+    w2.start_source(spec)
+    combo2.setCurrentIndex(0)
+    combo2.activated.emit(0)                                          # back to Auto: the entry is dropped
+    assert json.loads((tmp_path / "config" / "cameras.json").read_text())["modes"] == {}
+    w2.close()
+
+
+def test_broken_camera_choices_start_in_auto_kept_aside(qtbot, tmp_path, monkeypatch):
+    mw, spec = _fake_camera(tmp_path, monkeypatch)
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "cameras.json").write_bytes(b'{"format": "backdrop-cameras", "modes": [1, ')
+    w = mw.MainWindow()
+    qtbot.addWidget(w)
+    assert "cameras.json cannot be read" in w.banner.faults["cameras"]
+    assert w.sources.current_mode() == "" and w.feed.pipeline.camera_mode is None
+    assert list((tmp_path / "config").glob("cameras.json.broken-*"))
+    w.close()

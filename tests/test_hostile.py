@@ -214,6 +214,8 @@ BAD_FLAGS = [
     ["studio", "--frames", "-3"], ["studio", "--frames", "ten"], ["models", "delete"], ["--no-such-flag"],
     ["vcam", "--output", "/tmp/x.webm", "--source", "demo"],
     ["render", "nonexistent-input.png", "-o", "nonexistent-dir/x.png"],
+    ["vcam", "--camera-mode", "1280x720"], ["vcam", "--camera-mode", "1280x720@0:MJPG"],
+    ["vcam", "--camera-mode", "1280x720@30:\x1b[31mX"], ["vcam", "--camera-mode", "0x0@30:YUYV"],
 ]
 
 

@@ -16,6 +16,7 @@ from studio import StudioError, printable
 from studio.paths import config_dir
 from studio.capture.background import BackgroundFeed, load_background
 from studio.settings import DEFAULTS, MODES, TIERS, EffectSettings, PresetError, load_preset, save_preset
+from studio.capture import modes as camera_modes
 from studio.capture.sources import list_cameras
 from ui.panels import EffectControls, FaultBanner, MaskPanel, SourceSelector, StatsGraphs, TierSelector
 from ui.viewport import Viewport
@@ -25,6 +26,12 @@ from ui.workers import LiveFeed
 
 def last_settings_path():
     return config_dir() / "last.json"
+
+
+def camera_choices_path():
+    """The camera last used and the mode chosen per camera (the effect settings stay in last.json, which is a
+    preset that can be exported to machines with other cameras)."""
+    return config_dir() / "cameras.json"
 
 
 def set_aside(p: Path) -> str:
@@ -40,6 +47,7 @@ def set_aside(p: Path) -> str:
 class MainWindow(QMainWindow):
     frames_drawn = Signal(int)
     source_failed = Signal(str)
+    camera_ioctl = None      # the ioctl used to ask cameras for their modes (tests put a fake driver here)
 
     def __init__(self, source: str | None = None, preset: str | None = None):
         super().__init__()
@@ -51,7 +59,8 @@ class MainWindow(QMainWindow):
         self.masks = MaskPanel()
         self.controls = EffectControls(self.settings)
         self.tiers = TierSelector()
-        cams = list_cameras()
+        cams = list_cameras(ioctl=self.camera_ioctl)
+        self.camera_choices = self._load_camera_choices()
         self.sources = SourceSelector(cams)
         self.graphs = StatsGraphs()
         self.status_label = QLabel("")
@@ -86,7 +95,8 @@ class MainWindow(QMainWindow):
         self.feed: LiveFeed | None = None
         self.tiers.set_tier(self.settings.tier)
         self._apply_background(self.settings.background)
-        self.start_source(source or (cams[0] if cams else "demo"))
+        remembered = self.camera_choices["source"]
+        self.start_source(source or (remembered if remembered in cams else cams[0] if cams else "demo"))
 
     def _build_layout(self) -> None:
         """The viewport (under the fault bar) on the left; source, model, masks and the tabs on the right."""
@@ -120,6 +130,7 @@ class MainWindow(QMainWindow):
         self.controls.pick_background.connect(self._on_pick_background)
         self.tiers.tier_changed.connect(self._on_tier_changed)
         self.sources.source_chosen.connect(self.start_source)
+        self.sources.mode_chosen.connect(self._on_mode_chosen)
         self.sources.open_file.connect(self._on_open_file)
         self.viewport.frame_drawn.connect(self._on_frame_drawn)
         self.viewport.gl_failed.connect(lambda m: self.banner.set_fault("gl", m))
@@ -192,12 +203,14 @@ class MainWindow(QMainWindow):
 
     # -- sources and tiers ----------------------------------------------------------------------------------
     def start_source(self, spec: str) -> None:
-        """Switch to another source: the old pipeline ends, a new one starts, the mask history is dropped."""
+        """Switch to another source: the old pipeline ends, a new one starts, the mask history is dropped.
+        A camera opens in the mode remembered for it, else in the one Auto picks from its list."""
         self.stop_threads()
         self.source_spec = spec
         self.sources.set_current(spec)
         self.viewport.reset_temporal()
-        self.feed = LiveFeed(spec, self.settings.tier, self)
+        mode = self._camera_mode(spec)
+        self.feed = LiveFeed(spec, self.settings.tier, self, camera_mode=mode)
         if getattr(self, "_bg_feed_path", None):
             try:
                 self.feed.pipeline.set_background_feed(BackgroundFeed(self._bg_feed_path))
@@ -210,6 +223,51 @@ class MainWindow(QMainWindow):
         self.feed.tier_chosen.connect(self._on_tier_chosen)
         self.feed.packet_ready.connect(self._on_packet_ready)
         self.feed.start()
+
+    def _camera_key(self, spec: str) -> tuple[str, str]:
+        dev = spec.split(":", 1)[1]
+        dev = f"/dev/video{dev}" if dev.isascii() and dev.isdigit() else dev
+        info = camera_modes.query_info(dev, self.camera_ioctl)
+        return dev, info.key if info is not None else dev
+
+    def _camera_mode(self, spec: str):
+        """List the camera's modes in the selector and return the one to open (None: Auto)."""
+        if not spec.startswith("camera:"):
+            self.sources.set_modes([], None)
+            return None
+        dev, key = self._camera_key(spec)
+        modes = camera_modes.query_modes(dev, self.camera_ioctl)
+        chosen = self.camera_choices["modes"].get(key, "")
+        mode = camera_modes.parse_mode(chosen) if chosen else None   # load_choices kept only valid specs
+        self.sources.set_modes(modes, camera_modes.choose_mode(modes), chosen)
+        if self.camera_choices["source"] != spec:
+            self.camera_choices["source"] = spec
+            self._save_camera_choices()
+        return mode
+
+    def _on_mode_chosen(self, mode_spec: str) -> None:
+        _, key = self._camera_key(self.source_spec)
+        if mode_spec:
+            self.camera_choices["modes"][key] = mode_spec
+        else:
+            self.camera_choices["modes"].pop(key, None)
+        self._save_camera_choices()
+        self.start_source(self.source_spec)
+
+    def _load_camera_choices(self) -> dict:
+        p = camera_choices_path()
+        try:
+            return camera_modes.load_choices(p)
+        except camera_modes.ChoicesError as e:
+            self.banner.set_fault("cameras", f"Camera choices could not be used ({e}); cameras open in their "
+                                             f"Auto mode. {set_aside(p)}")
+            return {"source": "", "modes": {}}
+
+    def _save_camera_choices(self) -> None:
+        try:
+            camera_modes.save_choices(camera_choices_path(), self.camera_choices)
+        except StudioError as e:
+            self.show_error(f"could not save the camera choice: {e}")
 
     def _on_source_error(self, message: str) -> None:
         """The source failed to open or stopped: shown over the viewport until it delivers again."""

@@ -245,24 +245,52 @@ class TierSelector(QGroupBox):
 
 
 class SourceSelector(QGroupBox):
+    """The source (cameras, demo, a file) and, for a camera, the mode it runs in: each size and rate it offers,
+    MJPG or raw, with "Auto" (1280x720 at 30 where offered) first."""
     source_chosen = Signal(str)
+    mode_chosen = Signal(str)       # a mode spec ("1280x720@30:MJPG"), or "" for Auto
     open_file = Signal()
 
     def __init__(self, cameras: list[str], parent=None):
         super().__init__("Source", parent)
-        lay = QHBoxLayout(self)
+        col = QVBoxLayout(self)
+        row = QHBoxLayout()
         self.combo = QComboBox()
         self.combo.addItems(cameras + ["demo"])
         self.file_button = QPushButton("Open file…")
-        lay.addWidget(self.combo, 1)
-        lay.addWidget(self.file_button)
+        row.addWidget(self.combo, 1)
+        row.addWidget(self.file_button)
+        col.addLayout(row)
+        self.mode_combo = QComboBox()
+        self.mode_combo.setToolTip("The camera's mode: size, frame rate and format. MJPG is decoded on the CPU; "
+                                   "a raw format (YUYV, NV12) costs less but USB 2 cameras give it at low rates.")
+        self.mode_combo.setVisible(False)
+        col.addWidget(self.mode_combo)
         self.combo.activated.connect(lambda i: self.source_chosen.emit(self.combo.itemText(i)))
+        self.mode_combo.activated.connect(lambda i: self.mode_chosen.emit(self.mode_combo.itemData(i) or ""))
         self.file_button.clicked.connect(self.open_file)
 
     def set_current(self, spec: str) -> None:
         if self.combo.findText(spec) < 0:
             self.combo.addItem(spec)
         self.combo.setCurrentText(spec)
+
+    def set_modes(self, modes, auto, chosen: str = "") -> None:
+        """List a camera's modes (CameraMode objects); `auto` is the one Auto opens; `chosen` the remembered
+        spec ("" for Auto). No modes (not a camera, or one that cannot be asked) hides the list."""
+        self.mode_combo.clear()
+        if not modes:
+            self.mode_combo.setVisible(False)
+            return
+        self.mode_combo.addItem(f"Auto — {auto.label()}" if auto is not None else "Auto", "")
+        for m in modes:
+            self.mode_combo.addItem(m.label(), m.spec())
+        i = self.mode_combo.findData(chosen) if chosen else 0
+        self.mode_combo.setCurrentIndex(max(i, 0))
+        self.mode_combo.setVisible(True)
+
+    def current_mode(self) -> str:
+        return self.mode_combo.currentData() or ""
 
 
 class StatsGraphs(QWidget):

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from studio import MAX_PIXELS, MAX_SIDE, StudioError, printable
+from studio.capture.modes import CameraMode, choose_mode, query_info, query_modes
 from studio.imageops import fit_cover
 from studio.platform import video_devices
 
@@ -52,10 +53,14 @@ def _fit(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
 
 
 class CameraSource(FrameSource):
+    """A V4L2 (or, elsewhere, the OS's) camera opened in one mode: `mode` when given, else the one choose_mode
+    picks from what the camera lists for the asked size and rate (1280x720 at 30 by default). Frames are decoded
+    once, by OpenCV, from the camera's own format."""
     live = True
     clocked = True
 
-    def __init__(self, device: str | int, size: tuple[int, int] | None = None, fps: float | None = None):
+    def __init__(self, device: str | int, size: tuple[int, int] | None = None, fps: float | None = None,
+                 mode: CameraMode | None = None):
         self.name = f"camera:{printable(device, 80)}"
         if isinstance(device, str) and device.isascii() and device.isdigit():
             if len(device) > 4:
@@ -64,21 +69,29 @@ class CameraSource(FrameSource):
         try:
             if isinstance(device, str) and not os.path.exists(device):
                 raise SourceError(f"camera {printable(device, 120)} does not exist")
+            path = f"/dev/video{device}" if isinstance(device, int) else device
+            self.modes = query_modes(path) if os.name == "posix" else []
+            self.mode = mode or choose_mode(self.modes, size, fps)
             cap = cv2.VideoCapture(device, cv2.CAP_V4L2) if os.name == "posix" else cv2.VideoCapture(device)
         except (cv2.error, OverflowError, ValueError) as e:
             raise SourceError(f"cannot open camera {printable(device, 120)}: {printable(e, 80)}") from None
         if not cap.isOpened():
             raise SourceError(f"cannot open camera {device} (is it connected and not in use?)")
-        cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))
-        if size:
-            cap.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
-            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
-        if fps:
-            cap.set(cv2.CAP_PROP_FPS, fps)
+        m = self.mode
+        cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*(m.fourcc if m else "MJPG")))
+        want_size, want_fps = (m.size, m.fps) if m else (size, fps)
+        if want_size:
+            cap.set(cv2.CAP_PROP_FRAME_WIDTH, want_size[0])
+            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, want_size[1])
+        if want_fps:
+            cap.set(cv2.CAP_PROP_FPS, want_fps)
         cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
         self._cap = cap
-        self.fps = cap.get(cv2.CAP_PROP_FPS) or fps or 30.0
+        self.fps = cap.get(cv2.CAP_PROP_FPS) or want_fps or 30.0
         self._size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        code = int(cap.get(cv2.CAP_PROP_FOURCC)) & 0xFFFFFFFF
+        got = code.to_bytes(4, "little").decode("ascii", "replace").strip() if code else (m.fourcc if m else "?")
+        self.name += f" {self._size[0]}x{self._size[1]} {self.fps:g} fps {got}"
 
     @property
     def size(self):
@@ -258,12 +271,12 @@ def parse_size(text) -> tuple[int, int] | None:
 
 
 def open_source(spec: str, size: tuple[int, int] | None = None, fps: float | None = None,
-                loop: bool = True) -> FrameSource:
-    """camera:N | camera:/dev/videoN | demo | a video file | an image file."""
+                loop: bool = True, mode: CameraMode | None = None) -> FrameSource:
+    """camera:N | camera:/dev/videoN | demo | a video file | an image file. `mode` is for cameras only."""
     if spec == "demo":
         return DemoSource(size or (1280, 720), fps or 30.0)
     if spec.startswith("camera:"):
-        return CameraSource(spec.split(":", 1)[1], size, fps)
+        return CameraSource(spec.split(":", 1)[1], size, fps, mode)
     p = Path(spec)
     ext = p.suffix.lower()
     if ext in IMAGE_EXT:
@@ -273,7 +286,14 @@ def open_source(spec: str, size: tuple[int, int] | None = None, fps: float | Non
     raise SourceError(f"unknown source {spec!r}: use camera:N, demo, a video file or an image")
 
 
-def list_cameras() -> list[str]:
-    """Capture devices, leaving out virtual-camera outputs (ours included) so the studio cannot feed itself."""
-    return [f"camera:{d}" for d, name in video_devices()
-            if not any(k in name.lower() for k in ("loopback", "dummy", "backdrop", "obs virtual"))]
+def list_cameras(devices: list[tuple[str, str]] | None = None, ioctl=None) -> list[str]:
+    """Capture devices, leaving out virtual-camera outputs (ours included) so the studio cannot feed itself, and
+    the metadata-only second node every UVC camera has (it cannot deliver a picture)."""
+    out = []
+    for d, name in video_devices() if devices is None else devices:
+        if any(k in name.lower() for k in ("loopback", "dummy", "backdrop", "obs virtual")):
+            continue
+        info = query_info(d, ioctl)
+        if info is None or info.capture:     # a node that cannot be asked (busy, no permission) is listed
+            out.append(f"camera:{d}")
+    return out

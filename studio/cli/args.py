@@ -42,6 +42,15 @@ def size(text: str):
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def camera_mode(text: str):
+    from studio.capture.modes import parse_mode
+
+    try:
+        return parse_mode(text)
+    except StudioError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 BF_TOL = number(0.0, 0.1, lo_open=True)
 THREADS = number(1, max(1, os.cpu_count() or 1), int)
 FPS = number(1.0, 240.0)

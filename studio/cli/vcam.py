@@ -14,7 +14,7 @@ from studio.settings import SCHEMA, PresetWatcher
 from studio.output import VirtualCameraSink, Y4mSink, check_video_target, open_video_file
 from studio.capture.background import BackgroundFeed
 from studio import signals
-from studio.cli.args import FPS, MAX_FRAMES, effect_flags, number, settings_from_args, size
+from studio.cli.args import FPS, MAX_FRAMES, camera_mode, effect_flags, number, settings_from_args, size
 from studio.render import VideoBackgroundRenderer, make_renderer
 from studio.pipeline import LivePipeline, render_packet
 
@@ -34,6 +34,9 @@ def add_parser(sub):
     v.add_argument("--source", default="camera:0", help="camera:N, camera:/dev/videoN, demo, a video or an image")
     v.add_argument("--device", help="the virtual camera device (default: the first one pyvirtualcam finds)")
     v.add_argument("--size", type=size, default=(1280, 720), help="output WxH (default 1280x720)")
+    v.add_argument("--camera-mode", type=camera_mode, metavar="WxH@FPS:FOURCC",
+                   help="open the camera in this mode, e.g. 640x480@30:YUYV (default: the camera's mode nearest "
+                        "--size and --fps; `backdrop doctor` lists them); frames are scaled and cropped to --size")
     v.add_argument("--fps", type=FPS, default=30.0, help="output frame rate, 1 to 240 (default 30)")
     v.add_argument("--frames", type=number(0, MAX_FRAMES, int), default=0,
                    help="stop after N frames (default 0: run until Ctrl+C)")
@@ -122,6 +125,8 @@ class VcamSession:
             raise self.pipe.error
         self.sink = open_sink(self.args, self.w, self.h, self.fps)
         self.on_demand = bool(self.args.on_demand) and isinstance(self.sink, VirtualCameraSink)
+        if self.args.camera_mode is not None and not self.args.source.startswith("camera:"):
+            print("vcam: --camera-mode applies to a camera source only; ignored", file=sys.stderr)
         if self.args.on_demand and not self.on_demand:
             print("vcam: --on-demand applies to a virtual camera only; ignored", file=sys.stderr)
         if self.watcher is not None:
@@ -131,7 +136,7 @@ class VcamSession:
         prepare = getattr(self._base, "prepare", None)  # the CPU twin's mask-resolution half, off this thread
         self.pipe = LivePipeline(self.args.source, tier=self.s.tier, size=(self.w, self.h), fps=self.fps,
                                  mirror=self.s.mirror, prepare=prepare, retry_source=retry_source,
-                                 on_event=self._on_event)
+                                 on_event=self._on_event, camera_mode=self.args.camera_mode)
         return self.pipe.start()   # self.pipe first: an interrupt right after start() still stops it
 
     def _on_event(self, kind: str, value) -> None:
