@@ -480,3 +480,98 @@ def test_broken_camera_choices_start_in_auto_kept_aside(qtbot, tmp_path, monkeyp
     assert w.sources.current_mode() == "" and w.feed.pipeline.camera_mode is None
     assert list((tmp_path / "config").glob("cameras.json.broken-*"))
     w.close()
+
+
+# -- the window's output -----------------------------------------------------------------------------------------
+
+def _y4m_frames(path, w, h):
+    import subprocess
+
+    dec = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "bgr24", "-"],
+                         capture_output=True, timeout=120)
+    assert dec.returncode == 0, dec.stderr.decode()
+    return np.frombuffer(dec.stdout, np.uint8).reshape(-1, h, w, 3)
+
+
+def test_window_output_is_what_the_preview_shows(qtbot, tmp_path, monkeypatch, portrait):
+    """A still source (every frame the same): the recording's frames, decoded by ffmpeg, match the preview
+    drawn in the window (scaled to its size); REC and the elapsed time show while recording."""
+    import cv2
+
+    monkeypatch.setenv("BACKDROP_CONFIG", str(tmp_path / "config"))
+    src = tmp_path / "still.png"
+    cv2.imwrite(str(src), portrait)
+    from ui.main_window import MainWindow
+
+    w = MainWindow(source=str(src))
+    qtbot.addWidget(w)
+    w.resize(1280, 720)
+    w.show()
+    qtbot.waitUntil(lambda: w.frames >= 5, timeout=20000)
+    rec = tmp_path / "rec.y4m"
+    assert w.start_output(str(rec))
+    qtbot.waitUntil(lambda: w.output.worker is not None and w.output.worker.sent >= 30, timeout=20000)
+    w._show_status()
+    assert w.output_label.text().startswith("● REC 00:0") and "rec.y4m" in w.output_label.text()
+    shown = _grab(w, qtbot)
+    w.stop_output()
+    assert w.output_label.text() == ""
+    frames = _y4m_frames(rec, 1280, 720)
+    assert len(frames) >= 30
+    vh, vw = shown.shape[:2]
+    sc = min(vw / 1280, vh / 720)
+    x0, y0 = int(round((vw - 1280 * sc) / 2)), int(round((vh - 720 * sc) / 2))
+    view = shown[y0 + 2:y0 + int(720 * sc) - 2, x0 + 2:x0 + int(1280 * sc) - 2]
+    out = cv2.resize(frames[-1], (int(round(1280 * sc)), int(round(720 * sc))), interpolation=cv2.INTER_AREA)
+    out = out[2:2 + view.shape[0], 2:2 + view.shape[1]].astype(np.int16)
+    # both BGR (the grab is ARGB32 in memory order); 4:2:0 chroma and two scalings apart
+    assert np.abs(view - out).mean() < 4.0
+    qtbot.waitUntil(lambda: w.frames >= 3, timeout=5000)   # the preview goes on after the output stops
+    n = w.frames
+    qtbot.waitUntil(lambda: w.frames >= n + 10, timeout=10000)
+    w.close()
+
+
+def test_window_output_reader_gone_is_shown_and_the_preview_goes_on(window, qtbot, tmp_path):
+    """The FIFO's reader quits after a few frames (EPIPE): the output stops with a message naming doctor, the
+    preview keeps drawing."""
+    import os
+    import subprocess
+
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["head", "-c", str(5 * 1280 * 720), str(fifo)], stdout=subprocess.DEVNULL)
+    assert window.start_output(str(fifo))
+    qtbot.waitUntil(lambda: "output" in window.banner.faults, timeout=20000)
+    reader.wait(timeout=10)
+    text = window.banner.faults["output"]
+    assert "broken pipe" in text and "backdrop doctor" in text
+    assert not window.output.active
+    n = window.frames
+    qtbot.waitUntil(lambda: window.frames >= n + 15, timeout=10000)
+
+
+def test_window_output_reader_that_stops_reading_never_stalls_the_preview(window, qtbot, tmp_path):
+    """The reader keeps the FIFO open and reads nothing: writes block on the output thread, frames are
+    dropped and counted, and the preview keeps its rate."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen([sys.executable, "-c", f"f = open({str(fifo)!r}, 'rb'); import time; "
+                               "time.sleep(60)"])
+    try:
+        assert window.start_output(str(fifo))
+        qtbot.waitUntil(lambda: window.output.worker.sink is not None, timeout=20000)
+        time.sleep(0.5)      # the pipe's buffer fills with the first frames; from here every write blocks
+        n, t0 = window.frames, time.perf_counter()
+        qtbot.waitUntil(lambda: window.frames >= n + 30, timeout=10000)
+        assert window.frames - n >= 30 and time.perf_counter() - t0 < 10
+        assert window.output.dropped >= 10 and window.output.active
+    finally:
+        reader.kill()
+        reader.wait()
+    window.stop_output()

@@ -102,7 +102,7 @@ def _script(win, args, failure: list) -> None:
         output = {}
         if getattr(args, "output", None):
             w = win.output.worker
-            output = {"output_fps": round(w.fps(), 2) if w else 0.0, "output_dropped": w.dropped if w else 0,
+            output = {"output_fps": round(w.fps(), 2) if w else 0.0, "output_dropped": win.output.dropped,
                       "output_frames": w.sent if w else 0}
         print(json.dumps({"frames": n, "fps": round(fps, 2), "latency_ms_p95": round(win.latency_p95(), 2),
                           "first_frame_s": round(getattr(win, "_first_frame_s", 0.0), 3),

@@ -71,6 +71,7 @@ class MainWindow(QMainWindow):
         self.output = WindowOutput(self)
         self.output.failed.connect(self._on_output_failed)
         self.viewport.output = self.output
+        self.output.image_ready.connect(self.viewport.update)
         self._build_layout()
         self._make_menus()
 
@@ -318,7 +319,6 @@ class MainWindow(QMainWindow):
         self.viewport.set_packet(p)
 
     def _on_frame_drawn(self, timings: dict):
-        self.output.frame_drawn(self.viewport._drawn_packet, self.settings, self.viewport.background)
         self.frames += 1
         self.latencies.append(timings.get("latency", 0.0))
         self.graphs.add(time.perf_counter(), timings)
@@ -507,6 +507,7 @@ class MainWindow(QMainWindow):
 
     def stop_output(self, _checked: bool = False) -> None:
         error = self.output.stop()
+        self.viewport.output_stopped()
         self.output_label.setText("")
         if error is None:
             self.statusBar().showMessage("output stopped", 4000)
@@ -514,6 +515,7 @@ class MainWindow(QMainWindow):
     def _on_output_failed(self, message: str) -> None:
         """The output stopped (no backend, device busy, the reader gone, disk full); the preview goes on."""
         self.output.stop()
+        self.viewport.output_stopped()
         self.output_label.setText("")
         text = f"Output stopped: {message} (run `backdrop doctor` to check the virtual camera set-up)"
         self.banner.set_fault("output", text)

@@ -1,17 +1,22 @@
 """The window's own output: what the preview shows, sent to a virtual camera, a pipe or a recording.
 
-Each drawn frame is handed to a SinkWorker (studio.output.worker): a newest-wins slot and an output thread,
-so the GUI thread never waits for the sink. On a hardware GPU the viewport also draws the frame offscreen at the
-source's size and reads it back through double-buffered PBOs (no GPU stall); on a software rasteriser (where GL
-costs the GUI thread most) the output thread draws the same packet with the CPU twin, the same maths."""
+Nothing here makes the GUI thread wait. On a hardware GPU the viewport also draws each frame offscreen at the
+source's size and reads it back through double-buffered PBOs (no GPU stall); the image goes to a SinkWorker
+(studio.output.worker: a newest-wins slot and an output thread). On a software rasteriser, where each GL pass
+costs the GUI thread most, one render serves both: a render thread draws each packet with the CPU twin (the
+same maths), hands the image to the SinkWorker and back to the viewport, which only shows it. The preview is then
+exactly the output, and a sink that blocks (a FIFO whose reader paused) only drops frames: the render thread
+never waits for it, so the preview keeps running."""
 from __future__ import annotations
 
+import threading
 import time
 
 import cv2
 from PySide6.QtCore import QObject, Signal
 
 from studio import printable
+from studio.handoff import LatestSlot
 from studio.output import check_output_target, is_live_target, open_target
 from studio.output.worker import SinkWorker
 from studio.render.cpu import CpuRenderer
@@ -19,6 +24,7 @@ from studio.render.cpu import CpuRenderer
 
 class WindowOutput(QObject):
     failed = Signal(str)      # emitted from the output thread, delivered on the GUI thread
+    image_ready = Signal()    # a CPU-rendered image waits in take_image() (at most one notification queued)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -30,10 +36,20 @@ class WindowOutput(QObject):
         self.recording = False
         self._cpu: CpuRenderer | None = None
         self._bg = None
+        self._packets: LatestSlot | None = None
+        self._render_thread: threading.Thread | None = None
+        self._shown_lock = threading.Lock()
+        self._shown = None
+        self._notified = False
 
     @property
     def active(self) -> bool:
         return self.worker is not None
+
+    @property
+    def renders_preview(self) -> bool:
+        """True while the CPU twin draws both the output and the preview (software GL)."""
+        return self.worker is not None and self._packets is not None and not self._packets.closed
 
     def start(self, target: str, fps: float, gl_readback: bool) -> None:
         """Raise StudioError (one line) for a target that cannot be used; the sink itself opens on the output
@@ -42,41 +58,80 @@ class WindowOutput(QObject):
         self.stop()
         self.target, self.gl_readback, self.t_start = target, gl_readback, time.perf_counter()
         self.recording = not is_live_target(target)   # REC for a file, LIVE for a camera, stdout, FIFO
-        self._cpu = None if gl_readback else CpuRenderer()
 
-        def open_sink(item):
-            h, w = (item if gl_readback else item[0].frame).shape[:2]
+        def open_sink(image):
+            h, w = image.shape[:2]
             return open_target(target, w, h, fps, should_stop=lambda: worker.slot.closed)
 
-        worker = SinkWorker(open_sink, self._flip if gl_readback else self._render, on_error=self.failed.emit)
+        worker = SinkWorker(open_sink, self._flip if gl_readback else None, on_error=self._on_worker_error)
         self.worker = worker.start()
+        if not gl_readback:
+            self._cpu, self._bg = CpuRenderer(), None
+            self._packets = LatestSlot()
+            self._render_thread = threading.Thread(target=self._render_loop, args=(self._packets, worker),
+                                                   name="output-render", daemon=True)
+            self._render_thread.start()
 
     def stop(self) -> str | None:
         """Stop sending: a recording holding a frame is completed, an empty one leaves nothing behind."""
         worker, self.worker = self.worker, None
+        if self._packets is not None:
+            self._packets.close()
+            self._render_thread.join()
+            self._packets = self._render_thread = None
+        with self._shown_lock:
+            self._shown = None
         return worker.stop() if worker is not None else None
 
-    # -- per drawn frame (GUI thread) --------------------------------------------------------------------------
-    def frame_drawn(self, packet, settings, background) -> None:
-        if self.worker is not None and not self.gl_readback and packet is not None:
-            self.worker.submit((packet, settings, background))
+    @property
+    def dropped(self) -> int:
+        w = self.worker
+        return (w.dropped if w is not None else 0) + (self._packets.dropped if self._packets is not None else 0)
+
+    # -- per frame (GUI thread) --------------------------------------------------------------------------------
+    def submit_packet(self, packet, settings, background) -> None:
+        """Software GL: a new packet for the render thread (newest wins)."""
+        if self._packets is not None and packet is not None:
+            self._packets.put((packet, settings, background))
+
+    def take_image(self):
+        """(packet, image) the render thread drew last and the preview has not taken, or None."""
+        with self._shown_lock:
+            self._notified = False
+            item, self._shown = self._shown, None
+        return item
 
     def gl_image(self, image) -> None:
         if self.worker is not None and self.gl_readback and image is not None:
             self.worker.submit(image)
 
-    # -- output thread -----------------------------------------------------------------------------------------
+    # -- render and output threads ----------------------------------------------------------------------------
+    def _on_worker_error(self, message: str) -> None:
+        if self._packets is not None:
+            self._packets.close()   # the output failed: the preview goes back to drawing with GL
+        self.failed.emit(message)
+
     def _flip(self, image):
         return cv2.flip(image, 1) if self.mirror else image
 
-    def _render(self, item):
-        packet, settings, background = item
-        bg = packet.background if packet.background is not None else background
-        if bg is not self._bg:
-            self._cpu.set_background(bg)
-            self._bg = bg
-        out = self._cpu.render(packet.frame, packet.mask, settings)
-        return cv2.flip(out, 1) if self.mirror else out
+    def _render_loop(self, packets: LatestSlot, worker: SinkWorker) -> None:
+        try:
+            while (item := packets.get()) is not None:
+                packet, settings, background = item
+                bg = packet.background if packet.background is not None else background
+                if bg is not self._bg:
+                    self._cpu.set_background(bg)
+                    self._bg = bg
+                out = self._cpu.render(packet.frame, packet.mask, settings)
+                with self._shown_lock:
+                    self._shown = (packet, out)
+                    notify, self._notified = not self._notified, True
+                if notify:
+                    self.image_ready.emit()
+                worker.submit(self._flip(out))
+        except Exception as e:        # a fault here stops only the output, never the window
+            packets.close()
+            self.failed.emit(f"output render failed: {printable(e)}")
 
     # -- status ------------------------------------------------------------------------------------------------
     def status(self) -> str:
@@ -86,5 +141,5 @@ class WindowOutput(QObject):
         el = int(time.perf_counter() - self.t_start)
         rec = "● REC" if self.recording else "● LIVE"
         return (f"{rec} {el // 60:02d}:{el % 60:02d} → {printable(self.target, 40)} · out {w.fps():.1f} fps · "
-                f"dropped {w.dropped}")
+                f"dropped {self.dropped}")
 

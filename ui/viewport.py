@@ -26,14 +26,27 @@ class Viewport(QOpenGLWidget):
         self.dropped = 0
         self.output = None          # a WindowOutput: read back each new frame when it sends from GL
         self.software_gl = True
+        self._shown = None          # (packet, image) from the output's CPU render, shown as it is
         self.frameSwapped.connect(self._on_frame_swapped)
         self.setMinimumSize(480, 270)
 
     def set_packet(self, packet) -> None:
-        """Store the newest packet and schedule a repaint; an older packet not drawn yet is dropped (counted)."""
+        """Store the newest packet and schedule a repaint; an older packet not drawn yet is dropped (counted).
+        While the output's CPU render draws the preview too (software GL), the packet goes to it instead and
+        the repaint comes with its image."""
         if self.packet is not None and self.packet is not self._drawn_packet:
             self.dropped += 1
         self.packet = packet
+        out = self.output
+        if out is not None and out.renders_preview:
+            out.submit_packet(packet, self.settings, self.background)
+            return
+        self.update()
+
+    def output_stopped(self) -> None:
+        """Back to drawing with GL: its temporal state is as old as the output's start."""
+        self._shown = None
+        self.reset_temporal()
         self.update()
 
     def set_settings(self, s: EffectSettings) -> None:
@@ -95,6 +108,11 @@ class Viewport(QOpenGLWidget):
 
         dpr = self.devicePixelRatioF()
         w, h = int(self.width() * dpr), int(self.height() * dpr)
+        out = self.output
+        if self.renderer is not None and out is not None and out.renders_preview:
+            self._paint_output_image(out, (self.defaultFramebufferObject(), w, h))
+            return
+        self._shown = None
         p = self.packet
         if self.renderer is None or p is None:
             GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.defaultFramebufferObject())
@@ -119,6 +137,27 @@ class Viewport(QOpenGLWidget):
                 self.renderer.draw(p.frame, p.mask, self.settings, advance=False)
                 out.gl_image(self.renderer.read_output_async())
                 GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.defaultFramebufferObject())
+
+    def _paint_output_image(self, out, target) -> None:
+        """Software GL with the output on: show the image the output's render thread drew (one render serves
+        both); the preview's mirror is applied here, the output's own in the output."""
+        from OpenGL import GL
+
+        item = out.take_image()
+        new = item is not None
+        if new:
+            self._shown = item
+        if self._shown is None:
+            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, target[0])
+            GL.glClearColor(*LETTERBOX_RGB, 1.0)
+            GL.glClear(GL.GL_COLOR_BUFFER_BIT)
+            return
+        p, image = self._shown
+        t0 = time.perf_counter()
+        self.renderer.show(image, (*target, self.settings.mirror))
+        if new:
+            self._drawn_packet = p
+            self._pending = (p, t0, time.perf_counter())
 
     def _on_frame_swapped(self) -> None:
         """The frame is on screen: end-to-end latency is capture time to this buffer swap."""

@@ -168,6 +168,15 @@ class GlRenderer:
         self._check("draw")
         return out_t
 
+    def show(self, image: np.ndarray, target: tuple) -> None:
+        """Draw a finished BGR image (the CPU twin's) into target=(fbo, width, height, mirror), aspect kept: one
+        upload and the composite's plain path, none of the effect passes."""
+        t = self._upload("shown", image)
+        self._composite({"u_frame": t, "u_weight": t, "u_blur": t, "u_bg": t, "u_wrap": t},
+                        {"u_mode": _MODES["none"], "u_wrap_on": False, "u_wrap_add": False},
+                        (image.shape[1], image.shape[0]), target)
+        self._check("show")
+
     # -- the passes, in the order CpuRenderer runs the same maths ------------------------------------------------
     def _upload_inputs(self, frame, mask, advance: bool) -> tuple[int, int]:
         t0 = time.perf_counter()
