@@ -322,7 +322,8 @@ class MainWindow(QMainWindow):
         self.frames += 1
         self.latencies.append(timings.get("latency", 0.0))
         self.graphs.add(time.perf_counter(), timings)
-        self.dropped_seen = (self.feed.pipeline.dropped if self.feed is not None else 0) + self.viewport.dropped
+        self.dropped_seen = ((self.feed.pipeline.dropped if self.feed is not None else 0) + self.viewport.dropped
+                             + (self.output._packets.dropped if self.output.renders_preview else 0))
         self._last_latency = timings.get("latency", 0.0)
         self._show_status()
         self.frames_drawn.emit(self.frames)
@@ -349,7 +350,9 @@ class MainWindow(QMainWindow):
         self._show_status()
         refined = None
         r = self.viewport.renderer
-        if r is not None and "weight" in getattr(r, "_tex", {}):
+        if self.output.renders_preview:
+            refined = self.output.weight     # the CPU render that draws the preview has it
+        elif r is not None and "weight" in getattr(r, "_tex", {}):
             self.viewport.makeCurrent()
             try:
                 refined = r.read_weight()

@@ -41,6 +41,7 @@ class WindowOutput(QObject):
         self._shown_lock = threading.Lock()
         self._shown = None
         self._notified = False
+        self.weight = None
 
     @property
     def active(self) -> bool:
@@ -80,7 +81,7 @@ class WindowOutput(QObject):
             self._render_thread.join()
             self._packets = self._render_thread = None
         with self._shown_lock:
-            self._shown = None
+            self._shown = self.weight = None
         return worker.stop() if worker is not None else None
 
     @property
@@ -122,9 +123,11 @@ class WindowOutput(QObject):
                 if bg is not self._bg:
                     self._cpu.set_background(bg)
                     self._bg = bg
-                out = self._cpu.render(packet.frame, packet.mask, settings)
+                prepared = self._cpu.prepare(packet.frame, packet.mask, settings)
+                out = self._cpu.render(packet.frame, packet.mask, settings, prepared=prepared)
                 with self._shown_lock:
                     self._shown = (packet, out)
+                    self.weight = prepared[0]      # the refined mask, for the window's mask panel
                     notify, self._notified = not self._notified, True
                 if notify:
                     self.image_ready.emit()

@@ -34,13 +34,14 @@ class Viewport(QOpenGLWidget):
         """Store the newest packet and schedule a repaint; an older packet not drawn yet is dropped (counted).
         While the output's CPU render draws the preview too (software GL), the packet goes to it instead and
         the repaint comes with its image."""
+        out = self.output
+        if out is not None and out.renders_preview:   # the render thread's slot counts what it drops
+            self.packet = packet
+            out.submit_packet(packet, self.settings, self.background)
+            return
         if self.packet is not None and self.packet is not self._drawn_packet:
             self.dropped += 1
         self.packet = packet
-        out = self.output
-        if out is not None and out.renders_preview:
-            out.submit_packet(packet, self.settings, self.background)
-            return
         self.update()
 
     def output_stopped(self) -> None:
