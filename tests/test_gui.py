@@ -575,3 +575,12 @@ def test_window_output_reader_that_stops_reading_never_stalls_the_preview(window
         reader.kill()
         reader.wait()
     window.stop_output()
+
+
+def test_window_output_without_a_virtual_camera_is_shown_and_the_preview_goes_on(window, qtbot):
+    """No v4l2loopback here: pyvirtualcam finds no device; the fault bar says so and names doctor."""
+    assert window.start_output("vcam")
+    qtbot.waitUntil(lambda: "output" in window.banner.faults, timeout=20000)
+    assert "backdrop doctor" in window.banner.faults["output"] and not window.output.active
+    n = window.frames
+    qtbot.waitUntil(lambda: window.frames >= n + 15, timeout=10000)
