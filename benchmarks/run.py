@@ -50,7 +50,9 @@ def frame720():
 def bench_segmenter(n):
     f = frame720()
     out = {}
-    for tier in ("full", "lite", "general"):
+    from studio.segment.models import tier_names
+
+    for tier in tier_names():
         seg = Segmenter(tier, threads=1)
         out[tier] = timeit(lambda: seg(f), n)
     return out
@@ -166,18 +168,21 @@ def bench_pipeline(frames):
     return out
 
 
-def lite_vs_full(n_images):
-    """IoU of the derived lite tier's mask against the full tier's, on portraits-dev."""
-    full, lite = Segmenter("full"), Segmenter("lite")
-    ious = []
-    for p in sorted((DATA / "portraits-dev/images").iterdir())[:n_images]:
-        img = cv2.imread(str(p))
-        if img is None:
-            continue
-        a = full(img).mask >= 0.5
-        b = cv2.resize(lite(img).mask, (256, 144), interpolation=cv2.INTER_LINEAR) >= 0.5
-        ious.append(iou(b, a))
-    return {"n": len(ious), "iou_mean": round(float(np.mean(ious)), 4), "iou_median": round(float(np.median(ious)), 4)}
+def tier_ladder(step):
+    """Each tier's IoU and boundary F (raw masks, threshold 0.5) on portraits-dev and lucia-video (every step-th
+    image), beside its resize + inference cost at 720p."""
+    from studio.evaluate import evaluate, pairs
+    from studio.segment.models import tier_names
+
+    out = {}
+    for name in tier_names():
+        r = {}
+        for ds in ("portraits-dev", "lucia-video"):
+            items = pairs(DATA / ds)[::step]
+            res = evaluate(DATA / ds, tier=name, items=items)
+            r[ds] = {"n": res["n"], "iou": round(res["iou_mean"], 4), "bf": round(res["bf_mean"], 4)}
+        out[name] = r
+    return out
 
 
 def refinement(step):
@@ -217,7 +222,7 @@ def main():
     cv2.setNumThreads(1)
     res["cpu_renderer_720p_1thread_ms"] = bench_cpu_renderer(n // 2)
     cv2.setNumThreads(-1)
-    res["lite_vs_full"] = lite_vs_full(290)
+    res["tiers"] = tier_ladder(4 if a.quick else 1)
     res["pipeline"] = bench_pipeline(120 if a.quick else 600)
     try:
         res["gl_per_pass_ms"] = bench_gl(n // 5)
@@ -237,6 +242,9 @@ def main():
 KEY_FIGURES = [  # (path, higher_is_better)
     (("segmenter_720p_1thread_ms", "full", "median"), False),
     (("segmenter_720p_1thread_ms", "lite", "median"), False),
+    (("segmenter_720p_1thread_ms", "hd", "median"), False),
+    (("tiers", "hd", "lucia-video", "iou"), True),
+    (("tiers", "hd", "portraits-dev", "iou"), True),
     (("cpu_renderer_720p_1thread_ms", "blur", "median"), False),
     (("pipeline", "1280x720_overlap", "fps"), True),
     (("pipeline", "1280x720_overlap", "latency", "p95"), False),

@@ -59,10 +59,11 @@ def masks(items: list[tuple[Path, Path]], tier: str = "full", refine: bool = Fal
 
 
 def evaluate(dataset, tier: str = "full", refine: bool = False, threads: int = 1, log=None,
-             settings: EffectSettings | None = None, bf_tol: float = 0.008) -> dict:
+             settings: EffectSettings | None = None, bf_tol: float = 0.008, items=None) -> dict:
     """bf_tol: boundary F tolerance as a fraction of the diagonal. DAVIS's 0.008 is 7 px at 640x480, wider
-    than refinement moves an edge (about one mask pixel, 2-4 px), so 0.002 shows what refinement does."""
-    items = pairs(dataset)
+    than refinement moves an edge (about one mask pixel, 2-4 px), so 0.002 shows what refinement does.
+    `items`: a subset of pairs(dataset) (default all)."""
+    items = pairs(dataset) if items is None else items
     ious, bfs, rows = [], [], []
     for img_p, pred, g, t in masks(items, tier, refine, threads, settings, log):
         ious.append(iou(pred, g))

@@ -16,7 +16,7 @@ from studio import StudioError, printable
 FORMAT = "backdrop-preset"
 VERSION = 2
 MODES = ("none", "blur", "replace", "mask")
-TIERS = ("auto", "full", "lite", "general")
+TIERS = ("auto", "hd", "full", "lite", "general")
 WRAP_BLENDS = ("screen", "add")
 
 

@@ -347,7 +347,7 @@ def cache_copy(tmp_path, monkeypatch):
     return dst
 
 
-@pytest.mark.parametrize("content", ["[]", "null", '"x"', '{"full.tflite": 5}', "[[[[", "\x00\x01"])
+@pytest.mark.parametrize("content", ["[]", "null", '"x"', '{"full-256x144.tflite": 5}', "[[[[", "\x00\x01"])
 def test_registry_of_the_wrong_shape_counts_as_absent(capsys, cache_copy, content):
     (cache_copy / "models/registry.json").write_text(content)
     rc, err = run_main(capsys, "models", "list")
@@ -378,7 +378,7 @@ def test_unwritable_cache_is_one_line(capsys, tmp_path, monkeypatch):
 
 
 def test_studio_names_a_corrupt_model(cache_copy, tmp_path):
-    p = cache_copy / "models/full.tflite"
+    p = cache_copy / "models/full-256x144.tflite"
     p.write_bytes(p.read_bytes()[:-100])
     rc, err, _ = run_cli("studio", "--source", "demo", "--frames", "3",
                          env={**os.environ, "BACKDROP_CONFIG": str(tmp_path / "cfg")})

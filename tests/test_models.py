@@ -13,7 +13,8 @@ def test_manifest_pins_the_stock_models():
     m = models.manifest()
     assert m["files"]["selfie_segmentation_landscape.tflite"]["sha256"].startswith("a77d03f4")
     assert m["files"]["selfie_segmentation.tflite"]["sha256"].startswith("9ee168ec")
-    assert [models.tier(t).size for t in ("full", "lite", "general")] == [(256, 144), (160, 96), (256, 256)]
+    assert [models.tier(t).size for t in ("hd", "full", "lite", "general")] == [(320, 176), (256, 144), (224, 128),
+                                                                              (256, 256)]
 
 
 def test_fetched_models_verify():
@@ -36,7 +37,7 @@ def private_cache(tmp_path, monkeypatch):
 
 
 def test_corrupt_model_refuses_to_load(private_cache):
-    p = private_cache / "full.tflite"
+    p = private_cache / "full-256x144.tflite"
     data = bytearray(p.read_bytes())
     data[5000] ^= 0xFF
     p.write_bytes(bytes(data))
@@ -45,7 +46,7 @@ def test_corrupt_model_refuses_to_load(private_cache):
 
 
 def test_missing_model_says_how_to_fetch(private_cache):
-    (private_cache / "lite.tflite").unlink()
+    (private_cache / "lite-224x128.tflite").unlink()
     with pytest.raises(models.ModelError, match="not installed.*backdrop models fetch"):
         Segmenter("lite")
 
@@ -88,19 +89,29 @@ def test_plain_tflite_resolver_cannot_run_the_custom_op():
         _run(models.load_model_bytes("full"), np.zeros((1, 144, 256, 3), np.float32), builtin=True)
 
 
-def test_lite_model_shape_and_agreement_with_full(portrait):
+@pytest.mark.parametrize("name, size, min_iou", [("lite", (224, 128), 0.93), ("hd", (320, 176), 0.93)])
+def test_derived_tiers_shape_and_agreement_with_full(portrait, name, size, min_iou):
     import cv2
 
-    lite = Segmenter("lite")
+    seg = Segmenter(name)
     full = Segmenter("full")
-    assert lite.size == (160, 96)
-    m_lite = lite(portrait).mask
-    m_full = full(portrait).mask
-    assert m_lite.shape == (96, 160)
-    up = cv2.resize(m_lite, (256, 144), interpolation=cv2.INTER_LINEAR) >= 0.5
-    ref = m_full >= 0.5
+    assert seg.size == size
+    m = seg(portrait).mask
+    assert m.shape == (size[1], size[0])
+    up = cv2.resize(m, (256, 144), interpolation=cv2.INTER_LINEAR) >= 0.5
+    ref = full(portrait).mask >= 0.5
     iou = (up & ref).sum() / (up | ref).sum()
-    assert iou > 0.9, iou
+    assert iou > min_iou, iou
+
+
+def test_a_tier_whose_size_changed_reads_as_not_installed(private_cache):
+    """lite was 160x96 before: its old file must not be taken for the new 224x128 model."""
+    old = private_cache / "lite.tflite"
+    old.write_bytes((private_cache / "lite-224x128.tflite").read_bytes())
+    (private_cache / "lite-224x128.tflite").unlink()
+    assert not models.installed()
+    with pytest.raises(models.ModelError, match="not installed.*backdrop models fetch"):
+        Segmenter("lite")
 
 
 def test_resize_rejects_sizes_that_do_not_divide():
@@ -113,7 +124,7 @@ def test_models_list_json(capsys):
 
     assert main(["models", "list", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert {r["status"] for r in rows} == {"ok"} and len(rows) == 6
+    assert {r["status"] for r in rows} == {"ok"} and len(rows) == 2 * len(models.tier_names())
 
 
 @pytest.mark.network
@@ -122,7 +133,8 @@ def test_fetch_from_the_registry_into_a_fresh_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("BACKDROP_CACHE", str(tmp_path))
     models.fetch(log=lambda m: None)
     reg = json.loads((tmp_path / "models" / "registry.json").read_text())
-    assert set(reg) >= {"full.tflite", "lite.tflite", "general.tflite", "full.builtin.tflite", "demo.png"}
+    assert set(reg) >= {"hd-320x176.tflite", "full-256x144.tflite", "lite-224x128.tflite",
+                        "general-256x256.tflite", "full-256x144.builtin.tflite", "demo.png"}
     for name, sha in reg.items():
         assert models.sha256(tmp_path / "models" / name) == sha
     assert models.installed()
@@ -137,4 +149,4 @@ def test_fetch_refuses_a_checksum_mismatch(tmp_path, monkeypatch):
     monkeypatch.setattr(models, "manifest", lambda: bad)
     with pytest.raises(models.ModelError, match="refusing"):
         models.fetch(log=lambda m: None)
-    assert not (tmp_path / "models" / "general.tflite").exists()
+    assert not (tmp_path / "models" / "general-256x256.tflite").exists()

@@ -397,7 +397,7 @@ class MainWindow(QMainWindow):
                              for i, mode in enumerate(MODES, start=1)}
         v.addSeparator()
         self.tier_actions = {tier: self._act(v, f"Tier: {tier}", partial(self._set_field, "tier", tier), key)
-                             for key, tier in zip(("F5", "F6", "F7", "F8"), TIERS)}
+                             for key, tier in zip(("F5", "F6", "F7", "F8", "F9"), TIERS)}
         v.addSeparator()
         self.mirror_action = self._act(v, "Mirror", self._toggle_mirror, "M")
         self._act(v, "Full screen", self._toggle_full_screen, "F11")

@@ -61,9 +61,16 @@ def sha256(path_or_bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def model_file(name: str, builtin_ops: bool = False) -> str:
+    """A tier's file name, `<tier>-<w>x<h>.tflite` (XNNPACK, custom op) or `<tier>-<w>x<h>.builtin.tflite`
+    (builtin ops only): the input size is in the name, so a tier whose size changed between releases (lite was
+    160x96) reads as not installed, never as a model of the wrong shape."""
+    t = tier(name)
+    return f"{name}-{t.width}x{t.height}" + (".builtin.tflite" if builtin_ops else ".tflite")
+
+
 def model_path(name: str, builtin_ops: bool = False) -> Path:
-    """The file for a tier: `<tier>.tflite` (XNNPACK, custom op) or `<tier>.builtin.tflite` (builtin ops only)."""
-    return models_dir() / (f"{name}.builtin.tflite" if builtin_ops else f"{name}.tflite")
+    return models_dir() / model_file(name, builtin_ops)
 
 
 def _note(msg: str) -> None:
@@ -147,8 +154,8 @@ def build_tier_files(files: dict[str, bytes]) -> dict[str, bytes]:
             data = tflite_edit.resize_input(data, (t.height, t.width))
         elif t.derive is not None:
             raise ModelError(f"unknown derivation {t.derive!r} for tier {name}")
-        out[f"{name}.tflite"] = data
-        out[f"{name}.builtin.tflite"] = tflite_edit.custom_transpose_to_builtin(data)
+        out[model_file(name)] = data
+        out[model_file(name, True)] = tflite_edit.custom_transpose_to_builtin(data)
     return out
 
 

@@ -101,7 +101,7 @@ def choose_tier(source_fps: float = 30.0, source_size: tuple[int, int] = (1280, 
     fps = source_fps if source_fps and source_fps > 0 else 30.0
     budget = 0.35 * 1000.0 / fps
     w, h = source_size
-    order = ["general", "full", "lite"] if h > w else ["full", "general", "lite"]
+    order = ["general", "hd", "full", "lite"] if h > w else ["hd", "full", "general", "lite"]
     order = [t for t in order if t in ms]
     for t in order[:-1]:
         if ms[t] <= budget:
