@@ -68,6 +68,33 @@ def bench_cpu_renderer(n):
             r = CpuRenderer(EffectSettings(mode=mode, refine=refine))
             r.set_background(bg)
             out[f"{mode}{'' if refine else '_norefine'}"] = timeit(lambda: r.render(f, m), n)
+    r = CpuRenderer(EffectSettings(mode="replace", clean_edges=False))
+    r.set_background(bg)
+    out["replace_noclean"] = timeit(lambda: r.render(f, m), n)
+    return out
+
+
+def green_screen(n_images):
+    """The old-background rim in replace mode: people from portraits-dev over saturated green, replaced by
+    grey, the green left in the band 6 px inside to 12 px outside the outline (studio.evaluate), with and
+    without clean edges, full and hd tiers."""
+    from studio.evaluate import GREY, green_screen_cases, green_screen_spill
+
+    cases = green_screen_cases(DATA / "portraits-dev", n_images)
+    out = {}
+    for tier in ("full", "hd"):
+        seg = Segmenter(tier)
+        masks = [seg(c[0]).mask for c in cases]
+        for clean in (False, True):
+            it = iter(masks)
+
+            def render(frame):
+                r = CpuRenderer(EffectSettings(mode="replace", clean_edges=clean))
+                r.set_background(np.full_like(frame, GREY))
+                return r.render(frame, next(it))
+            res = green_screen_spill(cases, render)
+            out[f"{tier}_{'clean' if clean else 'plain'}"] = {"n": res["n"], "mean": round(res["mean"], 3),
+                                                            "p95": round(res["p95"], 2)}
     return out
 
 
@@ -229,6 +256,7 @@ def main():
     except Exception as e:
         res["gl_per_pass_ms"] = {"error": str(e)}
     res["halo"] = halo(40 if a.quick else 120)
+    res["green_screen_spill"] = green_screen(20)
     res["flicker"] = flicker_test()
     res["refinement"] = refinement(4 if a.quick else 1)
     Path(a.out).mkdir(exist_ok=True)
@@ -250,6 +278,7 @@ KEY_FIGURES = [  # (path, higher_is_better)
     (("pipeline", "1280x720_overlap", "latency", "p95"), False),
     (("pipeline", "1920x1080_overlap", "fps"), True),
     (("halo", "ratio"), False),
+    (("green_screen_spill", "hd_clean", "mean"), False),
     (("flicker", "reduction"), True),
     (("refinement", "lucia-video", "bf_gain_0.002"), True),
 ]

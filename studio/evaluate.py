@@ -72,3 +72,55 @@ def evaluate(dataset, tier: str = "full", refine: bool = False, threads: int = 1
     return {"dataset": str(dataset), "tier": tier, "refine": refine, "n": len(items), "bf_tol": bf_tol,
             "iou_mean": float(np.mean(ious)), "iou_median": float(np.median(ious)),
             "bf_mean": float(np.mean(bfs)), "bf_median": float(np.median(bfs)), "per_image": rows}
+
+
+# -- old-background rim in replace mode (the issue on picture quality, part 3) -----------------------------------
+SCREEN_BGR = (40, 200, 40)   # saturated green
+GREY = 128
+MAX_RAGGEDNESS = 10.0        # outline length / sqrt(area): above it a "ground truth" mask is broken (portraits-dev
+                             # marks some dark person pixels as background), and it is not used
+
+
+def _fill_holes(b: np.ndarray) -> np.ndarray:
+    inv = (b == 0).astype(np.uint8)
+    n, lab = cv2.connectedComponents(inv)
+    edge = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
+    holes = np.isin(lab, np.setdiff1d(np.arange(1, n), edge))
+    out = b.copy()
+    out[holes] = 1
+    return out
+
+
+def green_screen_cases(dataset, n: int = 20):
+    """People from `dataset` (landscape images, holes in their masks filled, broken masks left out) pasted with
+    a soft edge (Gaussian sigma 1.5 px on the mask) over saturated green: (frame u8, ideal composite over grey
+    as float, the true outline as a 0/1 mask, the soft alpha)."""
+    out = []
+    for img_p, mask_p in pairs(dataset):
+        img = read_image(img_p)
+        if img.shape[1] <= img.shape[0]:
+            continue
+        gt = read_image(mask_p, "mask", cv2.IMREAD_GRAYSCALE)
+        gt = cv2.resize(gt, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
+        b = _fill_holes((gt >= 128).astype(np.uint8))
+        contours, _ = cv2.findContours(b, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+        if sum(len(c) for c in contours) / np.sqrt(max(1, int(b.sum()))) > MAX_RAGGEDNESS:
+            continue
+        a = cv2.GaussianBlur(b.astype(np.float32), (0, 0), 1.5)[..., None]
+        frame = np.clip(img * a + np.float32(SCREEN_BGR) * (1 - a) + 0.5, 0, 255).astype(np.uint8)
+        ideal = img * a + np.float32(GREY) * (1 - a)
+        out.append((frame, ideal, b, a[..., 0]))
+        if len(out) == n:
+            break
+    return out
+
+
+def green_screen_spill(cases, render) -> dict:
+    """render(frame) -> output over uniform grey, for each case: the spill (studio.metrics.spill) in the band
+    from 6 px inside to 12 px outside the true outline, pooled over all cases' band pixels."""
+    from studio.metrics import edge_band, spill
+
+    vals = [spill(render(frame), ideal, edge_band(b, 6, 12), SCREEN_BGR, GREY) for frame, ideal, b, _ in cases]
+    allv = np.concatenate(vals)
+    return {"n": len(cases), "mean": float(allv.mean()), "p95": float(np.percentile(allv, 95)),
+            "per_image": [float(v.mean()) for v in vals]}

@@ -74,6 +74,25 @@ def band(mask: np.ndarray, inner: int, outer: int) -> np.ndarray:
     return (dist >= inner) & (dist <= outer)
 
 
+def edge_band(mask: np.ndarray, inside: float, outside: float) -> np.ndarray:
+    """Pixels within `inside` px inside the outline of a binary mask or `outside` px outside it."""
+    m = (mask > 0).astype(np.uint8)
+    din = cv2.distanceTransform(m, cv2.DIST_L2, 5)
+    dout = cv2.distanceTransform(1 - m, cv2.DIST_L2, 5)
+    return ((m == 1) & (din <= inside)) | ((m == 0) & (dout <= outside))
+
+
+def spill(out: np.ndarray, ideal: np.ndarray, region: np.ndarray, screen_bgr, grey: float) -> np.ndarray:
+    """Old-background colour left in an output, per pixel of `region`: (out - ideal) projected on the screen's
+    chroma direction (screen - grey with its grey component removed, normalised, so a darker or lighter edge
+    does not count), positive part. Grey levels."""
+    v = np.asarray(screen_bgr, np.float32) - np.float32(grey)
+    v -= v.mean()
+    v /= np.linalg.norm(v)
+    d = (out.astype(np.float32) - ideal.astype(np.float32)) @ v
+    return np.maximum(d[region], 0.0)
+
+
 def summarize(values) -> dict:
     a = np.asarray(values, dtype=np.float64)
     return {"median": round(float(np.median(a)), 4), "p95": round(float(np.percentile(a, 95)), 4)}

@@ -50,6 +50,7 @@ SCHEMA: dict[str, Field] = {f.name: f for f in (
     Field("background", "Background"),
     Field("tier", "Model tier", choices=TIERS),
     Field("refine", "Refine mask (joint bilateral)"),
+    Field("clean_edges", "Clean edge colours (replace)"),
     Field("mirror", "Mirror"),
 )}
 # the sliders, in panel order: every number but coverage (two sliders of its own)
@@ -75,6 +76,7 @@ class EffectSettings:
     background: str = ""           # image or video for replace mode
     tier: str = "auto"
     refine: bool = True
+    clean_edges: bool = True       # replace mode: the person's own colours at the edge, not the old background's
     mirror: bool = False
 
     def __post_init__(self):
@@ -126,7 +128,7 @@ def validate(d: dict) -> dict:
             if not isinstance(v, str) or v not in choices:
                 raise _err(name, f"must be one of {', '.join(choices)}, got {printable(repr(v), 60)}")
             out[name] = v
-    for name in ("refine", "mirror"):
+    for name in ("refine", "clean_edges", "mirror"):
         if name in d:
             if not isinstance(d[name], bool):
                 raise _err(name, "must be true or false")

@@ -31,8 +31,10 @@ def test_gl_matches_cpu(mode, gl_context, portrait, mask, background):
     for _ in range(3):  # temporal state evolves the same way
         og, oc = g.render(portrait, mask), c.render(portrait, mask)
     mean, p99 = _parity(og, oc)
-    # measured: mean 0.02/255 (blur, mask), 0.001 (replace), 0 (none); max 2-3/255
-    assert mean <= 0.06 and p99 <= 1 and np.abs(og.astype(int) - oc.astype(int)).max() <= 3, (mean, p99)
+    # measured: mean 0.02/255 (blur, mask), 0.001 (replace), 0 (none); max 2-3/255, 4 in replace where clean
+    # edges divide by a small colour difference (llvmpipe's bilinear weights have 8 bits)
+    limit = 5 if mode == "replace" else 3
+    assert mean <= 0.06 and p99 <= 1 and np.abs(og.astype(int) - oc.astype(int)).max() <= limit, (mean, p99)
     # the refined blend weight, pass by pass the same maths: measured mean 1e-5, max 0.04 (a handful of
     # pixels where a colour weight sits at the exp(-30) cut-off)
     twin = CpuRenderer(s)
@@ -224,3 +226,92 @@ def test_async_read_back_returns_the_previous_draw(gl_context, portrait, mask):
     g.draw(small, mask)
     assert g.read_output_async() is None                 # a new size starts over
     g.release()
+
+
+@pytest.fixture(scope="module")
+def green_cases(data_dir):
+    from studio.evaluate import green_screen_cases
+
+    return green_screen_cases(data_dir / "portraits-dev", 20)
+
+
+@pytest.mark.parametrize("wrap", [0.0, 0.35])
+def test_gl_matches_cpu_cleaning_edges_over_a_green_screen(gl_context, green_cases, wrap):
+    """Clean edges, where they change the most: a person pasted over saturated green."""
+    frame = green_cases[0][0]
+    m = Segmenter("full")(frame).mask
+    s = EffectSettings(mode="replace", wrap_strength=wrap)
+    grey = np.full_like(frame, 128)
+    g, c = GlRenderer(s), CpuRenderer(s)
+    g.set_background(grey)
+    c.set_background(grey)
+    og, oc = g.render(frame, m), c.render(frame, m)
+    mean, p99 = _parity(og, oc)
+    assert mean <= 0.06 and p99 <= 1 and np.abs(og.astype(int) - oc.astype(int)).max() <= 5, (mean, p99)
+    plain = CpuRenderer(s.with_(clean_edges=False))
+    plain.set_background(grey)
+    assert np.abs(plain.render(frame, m).astype(int) - oc.astype(int)).max() > 30   # it does something
+    g.release()
+
+
+def test_clean_edges_remove_the_old_background_rim(green_cases):
+    """The issue's measure: people from portraits-dev pasted with a soft edge over saturated green, the
+    background replaced by grey, the green left in the band from 6 px inside to 12 px outside the outline.
+    Measured: 4.84 grey levels (p95 30.7) without, 0.63 (p95 3.2) with clean edges (full tier); the
+    composite's alpha keeps its IoU against the true outline (0.967 both)."""
+    from studio.evaluate import GREY, green_screen_spill
+
+    seg = Segmenter("full")
+    masks = [seg(f).mask for f, *_ in green_cases]
+    res = {}
+    for clean in (False, True):
+        it = iter(masks)
+
+        def render(frame):
+            r = CpuRenderer(EffectSettings(mode="replace", clean_edges=clean))
+            r.set_background(np.full_like(frame, GREY))
+            return r.render(frame, next(it))
+        res[clean] = green_screen_spill(green_cases, render)
+    assert res[False]["mean"] > 3.5 and res[True]["mean"] <= 1.0, res
+    assert res[True]["p95"] <= 6.0
+    # the alpha the composite used, read back by replacing with black and with white (no light wrap)
+    ious = {}
+    for clean in (False, True):
+        vals = []
+        for (frame, _, b, _), m in zip(green_cases, masks):
+            outs = []
+            for level in (0, 255):
+                r = CpuRenderer(EffectSettings(mode="replace", clean_edges=clean, wrap_strength=0.0))
+                r.set_background(np.full_like(frame, level))
+                outs.append(r.render(frame, m).astype(np.float32))
+            alpha = 1.0 - (outs[1] - outs[0]).mean(axis=2) / 255.0
+            p, g = alpha >= 0.5, b > 0
+            vals.append((p & g).sum() / (p | g).sum())
+        ious[clean] = float(np.mean(vals))
+    assert ious[True] >= ious[False] - 0.002, ious
+
+
+def test_clean_edges_never_make_the_person_translucent(data_dir):
+    """The colour's own alpha only acts in a narrow band at the mask's edge: a wider band once made the inside
+    of a face translucent where skin was close to a white wall. On real webcam frames, no pixel 8 px or more
+    inside the mask loses alpha, and none 4 px inside loses more than a little (alpha read back by replacing
+    with black and with white)."""
+    seg = Segmenter("hd")
+    for clip in ("help.mkv", "book.mkv", "night.mkv"):
+        cap = cv2.VideoCapture(str(data_dir / "webcam-clips/videos" / clip))
+        for _ in range(20):
+            frame = cap.read()[1]
+        m = seg(frame).mask
+        alpha = {}
+        for clean in (False, True):
+            outs = []
+            for level in (0, 255):
+                r = CpuRenderer(EffectSettings(mode="replace", clean_edges=clean, wrap_strength=0.0))
+                r.set_background(np.full_like(frame, level))
+                outs.append(r.render(frame, m).astype(np.float32))
+            alpha[clean] = 1.0 - (outs[1] - outs[0]).mean(axis=2) / 255.0
+        dist = cv2.distanceTransform((alpha[False] >= 0.999).astype(np.uint8), cv2.DIST_L2, 5)
+        deep, near = dist >= 8, dist >= 4
+        assert deep.sum() > 10000 and alpha[True][deep].min() >= 0.99, clip   # measured: 1.0
+        assert alpha[True][near].min() >= 0.85, clip                         # measured: 0.89 at the least
+        assert np.abs(alpha[True] - alpha[False]).max() > 0.1, clip   # the edge itself does change

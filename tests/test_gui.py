@@ -384,6 +384,11 @@ def test_panel_follows_the_one_settings_schema(window):
     assert [c.mode.itemText(i) for i in range(c.mode.count())] == list(SCHEMA["mode"].choices)
     assert [c.wrap_blend.itemText(i) for i in range(c.wrap_blend.count())] == list(SCHEMA["wrap_blend"].choices)
     assert [window.tiers.combo.itemData(i) for i in range(window.tiers.combo.count())] == list(SCHEMA["tier"].choices)
+    for name in ("refine", "clean_edges", "mirror"):     # every switch has its box, with the schema's label
+        box = getattr(c, name)
+        assert box.text() == SCHEMA[name].label
+        box.setChecked(not box.isChecked())
+        assert getattr(c.settings(), name) == box.isChecked(), name
 
 
 def test_slider_release_settles_at_once(window, qtbot):

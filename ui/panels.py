@@ -170,6 +170,10 @@ class EffectControls(QGroupBox):
         self.wrap_blend = QComboBox()
         self.wrap_blend.addItems(list(SCHEMA["wrap_blend"].choices))
         form.addRow(SCHEMA["wrap_blend"].label, self.wrap_blend)
+        self.clean_edges = QCheckBox(SCHEMA["clean_edges"].label)
+        self.clean_edges.setToolTip("Replace mode: estimate the person's own colour at the edge, so the old "
+                                    "background (a white wall, a green screen) does not show as a rim")
+        form.addRow(self.clean_edges)
         self.bg_button = QPushButton("Background…")
         self.bg_label = QLabel("(none)")
         self.bg_label.setWordWrap(True)
@@ -180,6 +184,7 @@ class EffectControls(QGroupBox):
         self.refine.toggled.connect(lambda v: self._update(True, refine=v))
         self.wrap_blend.currentTextChanged.connect(lambda m: self._update(True, wrap_blend=m))
         self.mirror.toggled.connect(lambda v: self._update(True, mirror=v))
+        self.clean_edges.toggled.connect(lambda v: self._update(True, clean_edges=v))
         self.bg_button.clicked.connect(self.pick_background)
         self.set_settings(settings)
 
@@ -188,13 +193,14 @@ class EffectControls(QGroupBox):
 
     def set_settings(self, s: EffectSettings) -> None:
         self._s = s
-        for w in (self.mode, self.refine, self.wrap_blend, self.mirror):
+        for w in (self.mode, self.refine, self.wrap_blend, self.mirror, self.clean_edges):
             w.blockSignals(True)
         self.mode.setCurrentText(s.mode)
         self.refine.setChecked(s.refine)
         self.wrap_blend.setCurrentText(s.wrap_blend)
         self.mirror.setChecked(s.mirror)
-        for w in (self.mode, self.refine, self.wrap_blend, self.mirror):
+        self.clean_edges.setChecked(s.clean_edges)
+        for w in (self.mode, self.refine, self.wrap_blend, self.mirror, self.clean_edges):
             w.blockSignals(False)
         for f, sl in self.sliders.items():
             sl.set_value(getattr(s, f))

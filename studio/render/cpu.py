@@ -9,7 +9,8 @@ import numpy as np
 
 from studio.render import kernels
 from studio.imageops import fit_cover, grid_sample
-from studio.render.effects import MASK_TINT_BGR, TAPS, TEMPORAL_EDGES, EffectPlan, make_plan
+from studio.render.effects import (FG_EDGE_GAIN, FG_EDGE_MIN, FG_EPS, MASK_TINT_BGR, TAPS, TEMPORAL_EDGES, EffectPlan,
+                                   make_plan)
 from studio.settings import EffectSettings
 
 _TINT = np.array(MASK_TINT_BGR, np.float32)
@@ -105,7 +106,7 @@ class CpuRenderer:
         plan = make_plan(s, (fw, fh), (mask.shape[1], mask.shape[0]))
         weight, refine_ms = prepared if prepared is not None else self.prepare(frame, mask, s)
         t1 = time.perf_counter()
-        lrows = erows = _EMPTY_ROWS
+        lrows = erows = frows = brows = grows = _EMPTY_ROWS
         bg = frame
         if s.mode == "blur":
             small = grid_sample(frame, plan.blur_w, plan.blur_h)
@@ -117,8 +118,12 @@ class CpuRenderer:
                 wrap = self._wrap(bg, weight, plan)
                 lrows = expand_rows(wrap[..., :3], fw)
                 erows = expand_rows(wrap[..., 3], fw)
+            if plan.clean_edges:
+                fs, bs, edge = self._edge_colours(frame, weight, plan)
+                frows, brows, grows = expand_rows(fs, fw), expand_rows(bs, fw), expand_rows(edge, fw)
         wrows = expand_rows(weight, fw) if s.mode != "none" else expand_rows(weight[:1, :1], fw)
-        out = kernels.composite_rows(frame, wrows, lrows, erows, bg, _MODES[s.mode], plan.wrap_add, _TINT)
+        out = kernels.composite_rows(frame, wrows, lrows, erows, bg, _MODES[s.mode], plan.wrap_add, _TINT,
+                                     frows, brows, grows)
         t2 = time.perf_counter()
         self.timings = {"refine": refine_ms, "render": (t2 - t1) * 1e3}
         return out
@@ -133,6 +138,29 @@ class CpuRenderer:
             self._bg_key = key
             self._bg_small = grid_sample(self._fitted, plan.blur_w, plan.blur_h).astype(np.float32) / 255
         return self._fitted
+
+    def _edge_colours(self, frame: np.ndarray, weight: np.ndarray, plan: EffectPlan):
+        """Clean edges: the local person colour Fs and background colour Bs at half the blur resolution, and the
+        narrow edge band at blur resolution (studio.render.effects)."""
+        gw, gh = plan.fg_w, plan.fg_h
+        small = grid_sample(frame, gw, gh).astype(np.float32) * np.float32(1.0 / 255.0)
+        wg = kernels.resample_weight(weight, gw, gh)
+        ki = plan.fg_inner_kernel
+        wi = cv2.sepFilter2D(wg, -1, ki, ki, borderType=cv2.BORDER_REPLICATE)
+        k = plan.fg_kernel
+        means = []
+        for wt in (np.clip(2.0 * wi - 1.0, 0.0, 1.0) ** 2, np.clip(1.0 - 2.0 * wi, 0.0, 1.0) ** 2):
+            x = np.empty((gh, gw, 4), np.float32)
+            x[..., :3] = small * wt[..., None]
+            x[..., 3] = wt
+            xb = cv2.sepFilter2D(x, -1, k, k, borderType=cv2.BORDER_REPLICATE)
+            means.append(xb[..., :3] / np.maximum(xb[..., 3:], np.float32(FG_EPS)))
+        wb = kernels.resample_weight(weight, plan.blur_w, plan.blur_h)
+        ke = plan.fg_edge_kernel
+        ws = cv2.sepFilter2D(wb, -1, ke, ke, borderType=cv2.BORDER_REPLICATE)
+        edge = np.clip(np.float32(FG_EDGE_GAIN) * ws * (1.0 - ws), 0.0, 1.0).astype(np.float32)
+        edge[edge < np.float32(FG_EDGE_MIN)] = 0.0    # only the band takes the per-pixel maths
+        return means[0], means[1], edge
 
     def _wrap(self, bg: np.ndarray, weight: np.ndarray, plan: EffectPlan) -> np.ndarray:
         """Light (rgb) and e = weight * surrounding background * strength, at blur resolution."""

@@ -12,6 +12,17 @@ Definitions (all colours in [0, 1]):
              confusion and sharp (person) taps weigh almost nothing, so the person cannot bleed outward.
              Horizontal then vertical, clamp-to-edge.
   composite: out = frame * w + background * (1 - w), w and background bilinearly upsampled.
+  clean edges (replace mode): the frame's colour at the person's edge is a mix I = a F + (1 - a) B of the
+             person's F and the old background's B. At half the blur resolution, wi = G_inner * w; the local
+             person and background colours are Gaussian means weighted by the confident inside and outside,
+             Fs = G * (I wF) / G * wF with wF = clamp(2 wi - 1)^2, Bs likewise with wB = clamp(1 - 2 wi)^2
+             (after Forte & Pitie 2021, "blur fusion"). At blur resolution, a narrow edge band:
+             edge = clamp(FG_EDGE_GAIN ws (1 - ws)) with ws = G_edge * w, 0 under FG_EDGE_MIN.
+             Per output pixel: d = Fs - Bs, ah = clamp(dot(I - Bs, d) / |d|^2) (how far the colour lies from
+             Bs towards Fs), c = clamp(|d|^2 / FG_CONF) * edge, a' = a + (min(a, ah) - a) * c;
+             F = clamp(Fs + a' (I - a' Fs - (1 - a') Bs)); then light wrap on F, and out = F a' + B' (1 - a')
+             with B' the new background. The band is narrow (a few pixels) on purpose: wider, the colour's
+             own alpha made the inside of a face translucent where skin was close to a white wall.
   light wrap: at blur resolution, L = G_sigma * background, inv = G_sigma * (1 - w); e = w * inv;
              person' = person + (blend(person, L) - person) * strength * e, blend = screen or add.
 Image downsampling ("grid sampling") everywhere is the mean of a 2x2 grid of exact-centre samples per output
@@ -32,6 +43,13 @@ MASK_TINT_BGR = (0.35, 0.95, 0.2)
 COC_FLOOR = 0.05             # a tap's weight: clamp(...) * (COC_FLOOR + C / cmax): sharp taps weigh almost nothing
 BILATERAL_CUTOFF = 30.0      # joint bilateral colour weights below exp(-30) are 0
 LETTERBOX_RGB = (0.09, 0.09, 0.1)
+FG_SIGMA_PX = 32.0           # clean edges: the local colour means' Gaussian, output pixels
+FG_INNER_PX = 8.0            # the weight's Gaussian that tells confident inside, outside and the edge band
+FG_EDGE_PX = 2.0             # the weight's Gaussian that draws the narrow edge band, output pixels
+FG_EDGE_GAIN = 4.0           # edge = clamp(gain ws (1 - ws)): 1 on the mask's own transition
+FG_EDGE_MIN = 0.05           # edge weights under this are 0, so the band that takes the per-pixel maths is narrow
+FG_CONF = 0.02               # |Fs - Bs|^2 under this: colours too alike to tell, the mask's alpha stays
+FG_EPS = 1e-4
 
 
 def _vec(v) -> str:
@@ -42,7 +60,8 @@ def shader_defines() -> dict[str, str]:
     """The constants above as GLSL #defines: the shaders and the CPU twin read one source."""
     return {"TAPS": str(TAPS), "TEMPORAL_EDGES": _vec(TEMPORAL_EDGES), "MASK_TINT": _vec(MASK_TINT_BGR[::-1]),
             "COC_FLOOR": repr(COC_FLOOR), "BILATERAL_CUTOFF": repr(BILATERAL_CUTOFF),
-            "LETTERBOX": _vec(LETTERBOX_RGB)}
+            "LETTERBOX": _vec(LETTERBOX_RGB), "FG_EDGE_GAIN": repr(FG_EDGE_GAIN), "FG_CONF": repr(FG_CONF), "FG_EDGE_MIN": repr(FG_EDGE_MIN),
+            "FG_EPS": repr(FG_EPS)}
 
 
 def gaussian_kernel(sigma: float) -> np.ndarray:
@@ -75,6 +94,12 @@ class EffectPlan:
     wrap_add: bool
     refine: bool
     mode: str
+    clean_edges: bool = False     # replace mode only
+    fg_w: int = 8                 # clean edges work at half the blur resolution: the means are smooth
+    fg_h: int = 8
+    fg_kernel: np.ndarray = None          # Gaussian for the local colour means, fg-resolution taps
+    fg_inner_kernel: np.ndarray = None    # Gaussian for wi
+    fg_edge_kernel: np.ndarray = None     # Gaussian for the edge band, blur-resolution taps
 
 
 REFINE_SCALE = 1  # refinement runs at the model resolution (2x measured no better on portraits-dev)
@@ -89,7 +114,10 @@ def make_plan(s: EffectSettings, frame_size: tuple[int, int], mask_size: tuple[i
     sigma = s.sigma_space
     step = max(1, int(round(sigma / 1.5)))
     wrap_sigma = s.wrap_width * bw / fw / 2.0
+    gw, gh = max(8, round(bw / 2)), max(8, round(bh / 2))
     return EffectPlan(
         fw, fh, mw, mh, rw, rh, bw, bh, cmax, int(math.ceil(cmax)), step, sigma, s.sigma_color,
         tuple(s.coverage), s.temporal_smoothing, gaussian_kernel(wrap_sigma), s.wrap_strength,
-        s.wrap_blend == "add", s.refine, s.mode)
+        s.wrap_blend == "add", s.refine, s.mode, s.clean_edges and s.mode == "replace", gw, gh,
+        gaussian_kernel(FG_SIGMA_PX * gw / fw), gaussian_kernel(FG_INNER_PX * gw / fw),
+        gaussian_kernel(FG_EDGE_PX * bw / fw))

@@ -152,7 +152,7 @@ class GlRenderer:
         self._query_end()
         self._query_begin("render")
         layers = {"u_frame": frame_t, "u_weight": weight_t, "u_blur": weight_t, "u_bg": weight_t,
-                  "u_wrap": weight_t}
+                  "u_wrap": weight_t, "u_fg": weight_t, "u_bgc": weight_t, "u_edge": weight_t}
         wrap_on = False
         if s.mode == "blur":
             layers["u_blur"] = self._coc_blur(frame_t, weight_t, plan)
@@ -161,8 +161,11 @@ class GlRenderer:
             wrap_on = plan.wrap_strength > 0 and len(plan.wrap_kernel) > 1
             if wrap_on:
                 layers["u_wrap"] = self._wrap(layers["u_bg"], weight_t, plan)
+            if plan.clean_edges:
+                layers["u_fg"], layers["u_bgc"], layers["u_edge"] = self._edge_colours(frame_t, weight_t, plan)
         out_t = self._composite(layers, {"u_mode": _MODES[s.mode], "u_wrap_on": wrap_on,
-                                         "u_wrap_add": plan.wrap_add}, (fw, fh), target)
+                                         "u_wrap_add": plan.wrap_add, "u_clean": plan.clean_edges},
+                                (fw, fh), target)
         self._query_end()
         self._collect_queries()
         self._check("draw")
@@ -172,8 +175,9 @@ class GlRenderer:
         """Draw a finished BGR image (the CPU twin's) into target=(fbo, width, height, mirror), aspect kept: one
         upload and the composite's plain path, none of the effect passes."""
         t = self._upload("shown", image)
-        self._composite({"u_frame": t, "u_weight": t, "u_blur": t, "u_bg": t, "u_wrap": t},
-                        {"u_mode": _MODES["none"], "u_wrap_on": False, "u_wrap_add": False},
+        self._composite({"u_frame": t, "u_weight": t, "u_blur": t, "u_bg": t, "u_wrap": t, "u_fg": t, "u_bgc": t,
+                         "u_edge": t},
+                        {"u_mode": _MODES["none"], "u_wrap_on": False, "u_wrap_add": False, "u_clean": False},
                         (image.shape[1], image.shape[0]), target)
         self._check("show")
 
@@ -262,6 +266,47 @@ class GlRenderer:
         self._pass("wrap_blur.frag", wv_f, bw, bh, {"u_src": wh_t, "u_weight": weight_t},
                    {**common, "u_axis": (0, 1), "u_first": False})
         return wrap_t
+
+    @staticmethod
+    def _kernel(k: np.ndarray) -> tuple[int, np.ndarray]:
+        r = len(k) // 2
+        if r > 64:
+            raise GlError("kernel too wide")
+        kern = np.zeros(129, np.float32)
+        kern[:len(k)] = k
+        return r, kern
+
+    def _edge_colours(self, frame_t: int, weight_t: int, plan: EffectPlan) -> tuple[int, int, int]:
+        """Clean edges: Fs and Bs at half the blur resolution, the edge band at blur resolution (textures)."""
+        GL = self.GL
+        gw, gh = plan.fg_w, plan.fg_h
+        small_t, small_f = self._target("fg_small", gw, gh, GL.GL_RGBA8)
+        self._pass("downsample.frag", small_f, gw, gh, {"u_src": frame_t}, {"u_size": (gw, gh)})
+        r, kern = self._kernel(plan.fg_inner_kernel)
+        h_t, h_f = self._target("fg_wh", gw, gh, GL.GL_RGBA32F)
+        wi_t, wi_f = self._target("fg_wi", gw, gh, GL.GL_RGBA32F)
+        common = {"u_size": (gw, gh), "u_radius": r, "u_kernel": kern}
+        self._pass("fg_weight.frag", h_f, gw, gh, {"u_src": weight_t}, {**common, "u_axis": (1, 0), "u_first": True})
+        self._pass("fg_weight.frag", wi_f, gw, gh, {"u_src": h_t}, {**common, "u_axis": (0, 1), "u_first": False})
+        r, kern = self._kernel(plan.fg_kernel)
+        common = {"u_size": (gw, gh), "u_radius": r, "u_kernel": kern}
+        out = []
+        for which, name in ((0, "fg_fs"), (1, "fg_bs")):
+            mh_t, mh_f = self._target(name + "_h", gw, gh, GL.GL_RGBA32F)
+            m_t, m_f = self._target(name, gw, gh, GL.GL_RGBA32F)
+            self._pass("fg_means.frag", mh_f, gw, gh, {"u_src": small_t, "u_wi": wi_t},
+                       {**common, "u_axis": (1, 0), "u_first": True, "u_which": which})
+            self._pass("fg_means.frag", m_f, gw, gh, {"u_src": mh_t, "u_wi": wi_t},
+                       {**common, "u_axis": (0, 1), "u_first": False, "u_which": which})
+            out.append(m_t)
+        bw, bh = plan.blur_w, plan.blur_h
+        r, kern = self._kernel(plan.fg_edge_kernel)
+        common = {"u_size": (bw, bh), "u_radius": r, "u_kernel": kern}
+        eh_t, eh_f = self._target("fg_edge_h", bw, bh, GL.GL_RGBA32F)
+        edge_t, edge_f = self._target("fg_edge", bw, bh, GL.GL_RGBA32F)
+        self._pass("fg_edge.frag", eh_f, bw, bh, {"u_src": weight_t}, {**common, "u_axis": (1, 0), "u_first": True})
+        self._pass("fg_edge.frag", edge_f, bw, bh, {"u_src": eh_t}, {**common, "u_axis": (0, 1), "u_first": False})
+        return out[0], out[1], edge_t
 
     def _composite(self, layers: dict, uniforms: dict, frame_size, target) -> int:
         """Into the offscreen 'out' texture (returned), or into a widget's framebuffer with aspect kept."""

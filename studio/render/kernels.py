@@ -10,7 +10,7 @@ import math
 import numpy as np
 from numba import njit
 
-from studio.render.effects import BILATERAL_CUTOFF, COC_FLOOR  # compile-time constants in the kernels
+from studio.render.effects import BILATERAL_CUTOFF, COC_FLOOR, FG_CONF  # compile-time constants in the kernels
 
 
 @njit(cache=True, nogil=True)
@@ -277,6 +277,64 @@ def _row_replace_wrap(o, f, bg, wa, wb, fy, la, lb, ea, eb, gy, add):
 
 
 @njit(cache=True, nogil=True, fastmath=True)
+def _row_replace_clean(o, f, bg, wa, wb, fy, Fa, Fb, Ba, Bb, gy, Ga, Gb, ey, la, lb, ea, eb, ly, wrap_on, add):
+    """Replace with clean edges (see studio.render.effects) for the pixels near an edge: o already holds the
+    plain replace of the row, which is exactly what the formula gives where the weight is 0 or 1 and the edge
+    weight is 0 (the person's inside and the background away from the person), so only the rest is redone:
+    first the pixels' alpha and colour into a short list, then the light wrap and the blend over that list."""
+    inv = np.float32(1.0 / 255.0)
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    n = o.shape[0] // 3
+    idx = np.empty(n, np.int64)
+    acs = np.empty(n, np.float32)
+    Fv = np.empty(3 * n, np.float32)
+    m = 0
+    for x in range(n):
+        i = 3 * x
+        a = wa[i] + (wb[i] - wa[i]) * fy
+        edge = Ga[i] + (Gb[i] - Ga[i]) * ey
+        if edge <= zero and (a <= zero or a >= one):
+            continue
+        i0 = np.float32(f[i]) * inv
+        i1 = np.float32(f[i + 1]) * inv
+        i2 = np.float32(f[i + 2]) * inv
+        f0 = Fa[i] + (Fb[i] - Fa[i]) * gy
+        f1 = Fa[i + 1] + (Fb[i + 1] - Fa[i + 1]) * gy
+        f2 = Fa[i + 2] + (Fb[i + 2] - Fa[i + 2]) * gy
+        b0 = Ba[i] + (Bb[i] - Ba[i]) * gy
+        b1 = Ba[i + 1] + (Bb[i + 1] - Ba[i + 1]) * gy
+        b2 = Ba[i + 2] + (Bb[i + 2] - Ba[i + 2]) * gy
+        d0 = f0 - b0
+        d1 = f1 - b1
+        d2 = f2 - b2
+        dd = d0 * d0 + d1 * d1 + d2 * d2
+        num = (i0 - b0) * d0 + (i1 - b1) * d1 + (i2 - b2) * d2
+        ah = min(max(num / max(dd, np.float32(1e-6)), zero), one)
+        cf = min(max(dd * np.float32(1.0 / FG_CONF), zero), one) * edge
+        ac = a + (min(a, ah) - a) * cf
+        r = one - ac
+        idx[m] = i
+        acs[m] = ac
+        Fv[3 * m] = min(max(f0 + ac * (i0 - ac * f0 - r * b0), zero), one)
+        Fv[3 * m + 1] = min(max(f1 + ac * (i1 - ac * f1 - r * b1), zero), one)
+        Fv[3 * m + 2] = min(max(f2 + ac * (i2 - ac * f2 - r * b2), zero), one)
+        m += 1
+    for k in range(m):
+        i = idx[k]
+        ac = acs[k]
+        for c in range(3):
+            F = Fv[3 * k + c]
+            if wrap_on:
+                light = la[i + c] + (lb[i + c] - la[i + c]) * ly
+                e = ea[i + c] + (eb[i + c] - ea[i + c]) * ly
+                lit = min(F + light, one) if add else one - (one - F) * (one - light)
+                F = F + (lit - F) * e
+            b = np.float32(bg[i + c])
+            o[i + c] = _to_u8(b + (F * np.float32(255.0) - b) * ac + np.float32(0.5))
+
+
+@njit(cache=True, nogil=True, fastmath=True)
 def _row_tint(o, f, wa, wb, fy, t3):
     for i in range(o.shape[0]):
         hh = np.float32(0.5) * (wa[i] + (wb[i] - wa[i]) * fy)
@@ -284,19 +342,22 @@ def _row_tint(o, f, wa, wb, fy, t3):
 
 
 @njit(cache=True, nogil=True, fastmath=True)
-def composite_rows(frame, wrows, lrows, erows, bg, mode, wrap_add, tint):
+def composite_rows(frame, wrows, lrows, erows, bg, mode, wrap_add, tint, frows, brows, grows):
     """Full-resolution composite from layers already interpolated horizontally to full width (rows of W*3
     interleaved values, see cpu_renderer.expand_rows): each output row is the vertical lerp of two such rows
     and one flat, vectorised blend loop; no full-resolution temporary is allocated.
 
     mode 0 none, 1 blur (lrows = blurred frame in [0,1]), 2 replace (bg full-res u8; lrows/erows = light
-    and e when light wrap is on, else empty), 3 mask overlay."""
+    and e when light wrap is on, else empty; frows/brows/grows = the local person and background colours and
+    the edge weight when edges are cleaned, else empty), 3 mask overlay."""
     H, W_ = frame.shape[0], frame.shape[1]
     N = W_ * 3
     out = np.empty((H, W_, 3), np.uint8)
     wy0, wy1, wyf = lerp_table(H, wrows.shape[0])
     has_low = lrows.shape[0] > 0
     ly0, ly1, lyf = lerp_table(H, max(1, lrows.shape[0]))
+    fy0, fy1, fyf = lerp_table(H, max(1, frows.shape[0]))
+    ey0, ey1, eyf = lerp_table(H, max(1, grows.shape[0]))
     t3 = np.empty(N, np.float32)
     for x in range(W_):
         for c in range(3):
@@ -309,6 +370,20 @@ def composite_rows(frame, wrows, lrows, erows, bg, mode, wrap_add, tint):
         orow = out[y].reshape(N)
         if mode == 1:
             _row_blur(orow, fr, wa, wb, fy, lrows[ly0[y]], lrows[ly1[y]], lyf[y])
+        elif mode == 2 and frows.shape[0] > 0:
+            gy0, gy1, gyf = fy0[y], fy1[y], fyf[y]
+            e0, e1, ef = ey0[y], ey1[y], eyf[y]
+            if has_low:
+                _row_replace_wrap(orow, fr, bg[y].reshape(N), wa, wb, fy, lrows[ly0[y]], lrows[ly1[y]],
+                                  erows[ly0[y]], erows[ly1[y]], lyf[y], wrap_add)
+                _row_replace_clean(orow, fr, bg[y].reshape(N), wa, wb, fy, frows[gy0], frows[gy1], brows[gy0],
+                                   brows[gy1], gyf, grows[e0], grows[e1], ef, lrows[ly0[y]], lrows[ly1[y]],
+                                   erows[ly0[y]], erows[ly1[y]], lyf[y], True, wrap_add)
+            else:
+                _row_replace(orow, fr, bg[y].reshape(N), wa, wb, fy)
+                _row_replace_clean(orow, fr, bg[y].reshape(N), wa, wb, fy, frows[gy0], frows[gy1], brows[gy0],
+                                   brows[gy1], gyf, grows[e0], grows[e1], ef, frows[gy0], frows[gy1],
+                                   frows[gy0], frows[gy1], gyf, False, wrap_add)
         elif mode == 2:
             if has_low:
                 _row_replace_wrap(orow, fr, bg[y].reshape(N), wa, wb, fy, lrows[ly0[y]], lrows[ly1[y]],
