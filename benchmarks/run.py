@@ -212,6 +212,25 @@ def tier_ladder(step):
     return out
 
 
+def second_look(step):
+    """The second look at small people: IoU and boundary F with and without it (hd), and its cost per 720p
+    frame on a small person (lucia-video, scaled) and a close one (the stock portrait)."""
+    from studio.evaluate import evaluate, pairs
+
+    out = {}
+    for ds in ("portraits-dev", "lucia-video"):
+        items = pairs(DATA / ds)[::step]
+        for look in (False, True):
+            res = evaluate(DATA / ds, tier="hd", items=items, second_look=look)
+            out[f"{ds}_{'on' if look else 'off'}"] = {"iou": round(res["iou_mean"], 4), "bf": round(res["bf_mean"], 4)}
+    small = cv2.resize(cv2.imread(str(sorted((DATA / "lucia-video/images").iterdir())[0])), (1280, 720))
+    for name, img in (("small_person", small), ("close_person", frame720())):
+        for look in (False, True):
+            seg = Segmenter("hd", second_look=look)
+            out[f"cost_720p_{name}_{'on' if look else 'off'}_ms"] = timeit(lambda: seg(img), 100)
+    return out
+
+
 def refinement(step):
     """Boundary F and IoU with and without refinement, at DAVIS's tolerance (0.008 of the diagonal) and a tight
     one (0.002), on portraits-dev (pseudo ground truth) and lucia-video (hand-drawn masks). Every step-th image."""
@@ -221,15 +240,16 @@ def refinement(step):
     out = {}
     for ds in ("portraits-dev", "lucia-video"):
         items = pairs(DATA / ds)[::step]
-        r = {"n": len(items)}
-        for key, on in (("no_refine", False), ("refine", True)):
-            scores = [(iou(p, g), boundary_f(p, g, 0.008), boundary_f(p, g, 0.002))
-                      for _, p, g, _ in masks(items, "full", on)]
-            for name, v in zip(("iou", "bf_0.008", "bf_0.002"), np.mean(scores, axis=0)):
-                r[f"{key}_{name}"] = round(float(v), 4)
-        for tol in (0.008, 0.002):
-            r[f"bf_gain_{tol}"] = round(r[f"refine_bf_{tol}"] - r[f"no_refine_bf_{tol}"], 4)
-        out[ds] = r
+        for tier, look in (("full", False), ("hd", True)):
+            r = {"n": len(items), "tier": tier, "second_look": look}
+            for key, on in (("no_refine", False), ("refine", True)):
+                scores = [(iou(p, g), boundary_f(p, g, 0.008), boundary_f(p, g, 0.002))
+                          for _, p, g, _ in masks(items, tier, on, second_look=look)]
+                for name, v in zip(("iou", "bf_0.008", "bf_0.002"), np.mean(scores, axis=0)):
+                    r[f"{key}_{name}"] = round(float(v), 4)
+            for tol in (0.008, 0.002):
+                r[f"bf_gain_{tol}"] = round(r[f"refine_bf_{tol}"] - r[f"no_refine_bf_{tol}"], 4)
+            out[ds if tier == "full" else f"{ds}_hd_second_look"] = r
     return out
 
 
@@ -250,6 +270,7 @@ def main():
     res["cpu_renderer_720p_1thread_ms"] = bench_cpu_renderer(n // 2)
     cv2.setNumThreads(-1)
     res["tiers"] = tier_ladder(4 if a.quick else 1)
+    res["second_look"] = second_look(4 if a.quick else 1)
     res["pipeline"] = bench_pipeline(120 if a.quick else 600)
     try:
         res["gl_per_pass_ms"] = bench_gl(n // 5)

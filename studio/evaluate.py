@@ -40,7 +40,7 @@ def predict(seg: Segmenter, image: np.ndarray, size: tuple[int, int], refine: bo
 
 
 def masks(items: list[tuple[Path, Path]], tier: str = "full", refine: bool = False, threads: int = 1,
-          settings: EffectSettings | None = None, log=None):
+          settings: EffectSettings | None = None, log=None, second_look: bool = False):
     """For each (image, mask) pair: (image path, predicted person mask, true mask, tier), both boolean at the
     true mask's size (prediction >= 0.5, truth >= 128)."""
     segs: dict[str, Segmenter] = {}
@@ -51,7 +51,7 @@ def masks(items: list[tuple[Path, Path]], tier: str = "full", refine: bool = Fal
         if tier == "auto":
             t = choose_tier(source_size=(img.shape[1], img.shape[0]), threads=threads).tier
         if t not in segs:
-            segs[t] = Segmenter(t, threads=threads)
+            segs[t] = Segmenter(t, threads=threads, second_look=second_look)
         prob = predict(segs[t], img, (gt.shape[1], gt.shape[0]), refine, settings)
         yield img_p, prob >= 0.5, gt >= 128, t
         if log and (i + 1) % 50 == 0:
@@ -59,17 +59,19 @@ def masks(items: list[tuple[Path, Path]], tier: str = "full", refine: bool = Fal
 
 
 def evaluate(dataset, tier: str = "full", refine: bool = False, threads: int = 1, log=None,
-             settings: EffectSettings | None = None, bf_tol: float = 0.008, items=None) -> dict:
+             settings: EffectSettings | None = None, bf_tol: float = 0.008, items=None,
+             second_look: bool = False) -> dict:
     """bf_tol: boundary F tolerance as a fraction of the diagonal. DAVIS's 0.008 is 7 px at 640x480, wider
     than refinement moves an edge (about one mask pixel, 2-4 px), so 0.002 shows what refinement does.
     `items`: a subset of pairs(dataset) (default all)."""
     items = pairs(dataset) if items is None else items
     ious, bfs, rows = [], [], []
-    for img_p, pred, g, t in masks(items, tier, refine, threads, settings, log):
+    for img_p, pred, g, t in masks(items, tier, refine, threads, settings, log, second_look):
         ious.append(iou(pred, g))
         bfs.append(boundary_f(pred, g, bf_tol))
         rows.append({"name": img_p.stem, "iou": ious[-1], "bf": bfs[-1], "tier": t})
-    return {"dataset": str(dataset), "tier": tier, "refine": refine, "n": len(items), "bf_tol": bf_tol,
+    return {"dataset": str(dataset), "tier": tier, "refine": refine, "second_look": second_look,
+            "n": len(items), "bf_tol": bf_tol,
             "iou_mean": float(np.mean(ious)), "iou_median": float(np.median(ious)),
             "bf_mean": float(np.mean(bfs)), "bf_median": float(np.median(bfs)), "per_image": rows}
 

@@ -134,9 +134,11 @@ class LivePipeline:
     def __init__(self, spec: str, *, tier: str = "full", size: tuple[int, int] | None = None,
                  fps: float | None = None, mirror: bool = False, prepare=None, retry_source: bool = False,
                  drop_stale: bool = False, wait_on_model_error: bool = False, on_event=None, on_packet=None,
-                 camera_mode=None):
+                 camera_mode=None, second_look: bool = False):
         self.spec, self.size, self.fps_wanted, self.mirror = spec, size, fps, mirror
         self.camera_mode = camera_mode     # a CameraMode for a camera source; None lets the camera's list decide
+        self.second_look = second_look     # the setting; Auto may still leave it off where it does not fit
+        self._look_allowed = True
         self.prepare = prepare
         self.retry_source = retry_source
         self.wait_on_model_error = wait_on_model_error   # the window: wait for another tier; vcam: end
@@ -323,6 +325,7 @@ class LivePipeline:
                         if seg is None or tier != seg.tier.name:
                             seg = Segmenter(tier)
                         seg_for, self.tier_used = wanted, tier
+                        self._look_allowed = getattr(choice, "second_look", True)
                         self.on_event("tier", choice)
                     except StudioError as e:
                         seg = None
@@ -332,6 +335,7 @@ class LivePipeline:
                         with self._tier_cv:  # the window: wait for another tier (or stop), not a busy loop
                             self._tier_cv.wait_for(lambda: self._tier != wanted or self._stop.is_set())
                         continue
+                seg.second_look = self.second_look and self._look_allowed
                 _segment(seg, self.prepare, p)
                 p.tier = self.tier_used
                 if self._drop_stale:

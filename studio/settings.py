@@ -49,6 +49,7 @@ SCHEMA: dict[str, Field] = {f.name: f for f in (
     Field("wrap_blend", "Light wrap blend", choices=WRAP_BLENDS),
     Field("background", "Background"),
     Field("tier", "Model tier", choices=TIERS),
+    Field("second_look", "Second look at small people"),
     Field("refine", "Refine mask (joint bilateral)"),
     Field("clean_edges", "Clean edge colours (replace)"),
     Field("mirror", "Mirror"),
@@ -75,6 +76,7 @@ class EffectSettings:
     wrap_blend: str = "screen"
     background: str = ""           # image or video for replace mode
     tier: str = "auto"
+    second_look: bool = True       # one more inference on a crop around small or far people (Auto: if it fits)
     refine: bool = True
     clean_edges: bool = True       # replace mode: the person's own colours at the edge, not the old background's
     mirror: bool = False
@@ -128,7 +130,7 @@ def validate(d: dict) -> dict:
             if not isinstance(v, str) or v not in choices:
                 raise _err(name, f"must be one of {', '.join(choices)}, got {printable(repr(v), 60)}")
             out[name] = v
-    for name in ("refine", "clean_edges", "mirror"):
+    for name in ("refine", "clean_edges", "second_look", "mirror"):
         if name in d:
             if not isinstance(d[name], bool):
                 raise _err(name, "must be true or false")

@@ -384,7 +384,7 @@ def test_panel_follows_the_one_settings_schema(window):
     assert [c.mode.itemText(i) for i in range(c.mode.count())] == list(SCHEMA["mode"].choices)
     assert [c.wrap_blend.itemText(i) for i in range(c.wrap_blend.count())] == list(SCHEMA["wrap_blend"].choices)
     assert [window.tiers.combo.itemData(i) for i in range(window.tiers.combo.count())] == list(SCHEMA["tier"].choices)
-    for name in ("refine", "clean_edges", "mirror"):     # every switch has its box, with the schema's label
+    for name in ("refine", "clean_edges", "second_look", "mirror"):     # every switch has its box, with the schema's label
         box = getattr(c, name)
         assert box.text() == SCHEMA[name].label
         box.setChecked(not box.isChecked())
@@ -589,3 +589,14 @@ def test_window_output_without_a_virtual_camera_is_shown_and_the_preview_goes_on
     assert "backdrop doctor" in window.banner.faults["output"] and not window.output.active
     n = window.frames
     qtbot.waitUntil(lambda: window.frames >= n + 15, timeout=10000)
+
+
+def test_every_stage_has_its_curve_and_the_second_look_is_timed(window, qtbot):
+    """Each stage of the latency graph has a curve (a stage added without a colour once dropped the latency
+    curve); with the second look on, its cost reaches the graph from the pipeline."""
+    g = window.graphs
+    assert len(g.COLORS) >= len(g.STAGES) and set(g.curves) == set(g.STAGES)
+    window.apply_settings(window.settings.with_(tier="full", second_look=True))   # not Auto: always allowed
+    n = window.frames
+    qtbot.waitUntil(lambda: window.frames >= n + 10, timeout=20000)
+    assert not np.all(np.isnan(g.v["second_look"]))

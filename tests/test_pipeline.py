@@ -140,8 +140,8 @@ def tight_machine(tmp_path, monkeypatch):
 
     cache = tmp_path / "cache"
     shutil.copytree(models.models_dir(), cache / "models")
-    (cache / "tier-bench.json").write_text(json.dumps({_machine_key(1): {"full": 40.0, "lite": 30.0,
-                                                                          "general": 90.0}}))
+    (cache / "tier-bench.json").write_text(json.dumps({_machine_key(1): {"hd": 60.0, "full": 40.0,
+                                                                          "lite": 30.0, "general": 90.0}}))
     monkeypatch.setenv("BACKDROP_CACHE", str(cache))
     return cache
 
@@ -153,11 +153,12 @@ def _backdrop(*args):
 
 
 def test_render_and_vcam_apply_autos_refine_choice(tight_machine, tmp_path, data_dir):
-    """Auto's "refinement off" reaches render and vcam (bench and the window applied it; these did not)."""
+    """Auto's "refinement off" (and "no second look") reaches render and vcam (bench and the window applied it;
+    these did not)."""
     img = data_dir / "stock-people/images/girl-919048_1280.jpg"
     off = tmp_path / "off.json"
     off.write_text(json.dumps({"format": "backdrop-preset", "version": 2,
-                               "settings": {"tier": "lite", "refine": False}}))
+                               "settings": {"tier": "lite", "refine": False, "second_look": False}}))
     _backdrop("render", img, "-o", tmp_path / "auto.png", "--tier", "auto", "--renderer", "cpu")
     _backdrop("render", img, "-o", tmp_path / "off.png", "--preset", off, "--renderer", "cpu")
     _backdrop("render", img, "-o", tmp_path / "on.png", "--tier", "lite", "--renderer", "cpu")

@@ -27,3 +27,19 @@ def test_lite_tier_is_within_two_points_of_full(ladder):
     one (0.861 against 0.870 on portraits-dev, 0.800 against 0.817 on lucia)."""
     for ds, margin in (("portraits-dev", 0.015), ("lucia-video", 0.025)):
         assert ladder["lite"][ds]["iou_mean"] >= ladder["full"][ds]["iou_mean"] - margin, ds
+
+
+@pytest.fixture(scope="module")
+def second_look(data_dir):
+    return {ds: evaluate(data_dir / ds, tier="hd", second_look=True) for ds in ("portraits-dev", "lucia-video")}
+
+
+def test_second_look_at_small_people(ladder, second_look):
+    """The issue's goals: lucia-video IoU >= 0.86 and BF >= 0.90, portraits-dev IoU >= 0.885 and never lower
+    than without it. Measured (hd): lucia 0.839 / 0.898 -> 0.888 / 0.939; portraits 0.884 / 0.803 ->
+    0.890 / 0.812."""
+    lucia, portraits = second_look["lucia-video"], second_look["portraits-dev"]
+    assert lucia["iou_mean"] >= 0.87 and lucia["bf_mean"] >= 0.92
+    assert portraits["iou_mean"] >= 0.887
+    assert portraits["iou_mean"] >= ladder["hd"]["portraits-dev"]["iou_mean"]
+    assert portraits["bf_mean"] >= ladder["hd"]["portraits-dev"]["bf_mean"]

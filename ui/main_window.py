@@ -162,6 +162,8 @@ class MainWindow(QMainWindow):
             self.tiers.set_tier(s.tier)
             if self.feed is not None:
                 self.feed.pipeline.set_tier(s.tier)
+        if self.feed is not None:
+            self.feed.pipeline.second_look = s.second_look
         if save:
             self._autosave.start()
 
@@ -211,7 +213,7 @@ class MainWindow(QMainWindow):
         self.sources.set_current(spec)
         self.viewport.reset_temporal()
         mode = self._camera_mode(spec)
-        self.feed = LiveFeed(spec, self.settings.tier, self, camera_mode=mode)
+        self.feed = LiveFeed(spec, self.settings.tier, self, camera_mode=mode, second_look=self.settings.second_look)
         if getattr(self, "_bg_feed_path", None):
             try:
                 self.feed.pipeline.set_background_feed(BackgroundFeed(self._bg_feed_path))

@@ -151,6 +151,11 @@ class EffectControls(QGroupBox):
         form.addRow(SCHEMA["mode"].label, self.mode)
         self.refine = QCheckBox(SCHEMA["refine"].label)
         form.addRow(self.refine)
+        self.second_look = QCheckBox(SCHEMA["second_look"].label)
+        self.second_look.setToolTip("One more inference on a crop around each small or far person (full body, "
+                                    "standing back), merged into the mask; skipped when the person fills the "
+                                    "frame, and by Auto when the machine has no room for it")
+        form.addRow(self.second_look)
         self.sliders: dict[str, _Slider] = {}
         for name in SLIDERS:  # ranges, steps and labels from the one schema validation reads too
             f = SCHEMA[name]
@@ -185,6 +190,7 @@ class EffectControls(QGroupBox):
         self.wrap_blend.currentTextChanged.connect(lambda m: self._update(True, wrap_blend=m))
         self.mirror.toggled.connect(lambda v: self._update(True, mirror=v))
         self.clean_edges.toggled.connect(lambda v: self._update(True, clean_edges=v))
+        self.second_look.toggled.connect(lambda v: self._update(True, second_look=v))
         self.bg_button.clicked.connect(self.pick_background)
         self.set_settings(settings)
 
@@ -193,14 +199,17 @@ class EffectControls(QGroupBox):
 
     def set_settings(self, s: EffectSettings) -> None:
         self._s = s
-        for w in (self.mode, self.refine, self.wrap_blend, self.mirror, self.clean_edges):
+        for w in (self.mode, self.refine, self.wrap_blend, self.mirror, self.clean_edges,
+                  self.second_look):
             w.blockSignals(True)
         self.mode.setCurrentText(s.mode)
         self.refine.setChecked(s.refine)
         self.wrap_blend.setCurrentText(s.wrap_blend)
         self.mirror.setChecked(s.mirror)
         self.clean_edges.setChecked(s.clean_edges)
-        for w in (self.mode, self.refine, self.wrap_blend, self.mirror, self.clean_edges):
+        self.second_look.setChecked(s.second_look)
+        for w in (self.mode, self.refine, self.wrap_blend, self.mirror, self.clean_edges,
+                  self.second_look):
             w.blockSignals(False)
         for f, sl in self.sliders.items():
             sl.set_value(getattr(s, f))
@@ -302,8 +311,8 @@ class SourceSelector(QGroupBox):
 class StatsGraphs(QWidget):
     """FPS and per-stage latency over the last ~10 s: numpy ring buffers, redrawn by a 4 Hz timer."""
 
-    STAGES = ["capture", "resize", "inference", "refine", "render", "latency"]
-    COLORS = ["#8dd3c7", "#ffffb3", "#bebada", "#fb8072", "#80b1d3", "#fdb462"]
+    STAGES = ["capture", "resize", "inference", "second_look", "refine", "render", "latency"]
+    COLORS = ["#8dd3c7", "#ffffb3", "#bebada", "#b3de69", "#fb8072", "#80b1d3", "#fdb462"]
 
     def __init__(self, seconds: float = 10.0, parent=None):
         super().__init__(parent)

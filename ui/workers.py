@@ -21,11 +21,12 @@ class LiveFeed(QObject):
 
     _EVENTS = ("source_ok", "source_error", "model_error", "background_error")
 
-    def __init__(self, spec: str, tier: str, parent=None, camera_mode=None):
+    def __init__(self, spec: str, tier: str, parent=None, camera_mode=None, second_look: bool = True):
         super().__init__(parent)
         self._notified = False
         self.pipeline = LivePipeline(spec, tier=tier, retry_source=True, drop_stale=True, wait_on_model_error=True,
-                                     on_event=self._on_event, on_packet=self._on_packet, camera_mode=camera_mode)
+                                     on_event=self._on_event, on_packet=self._on_packet, camera_mode=camera_mode,
+                                     second_look=second_look)
 
     def start(self) -> None:
         self.pipeline.start()

@@ -43,11 +43,12 @@ def run_bench(args) -> dict:
     tier = args.tier
     reason = ""
     refine = args.refine
+    look = args.second_look
     if tier == "auto":
         c = choose_tier(fps, (w, h), threads=args.threads)
-        tier, reason, refine = c.tier, c.reason, c.refine and refine
+        tier, reason, refine, look = c.tier, c.reason, c.refine and refine, look and c.second_look
     settings = EffectSettings(mode=args.mode, tier=tier, refine=refine)
-    seg = Segmenter(tier, threads=args.threads)
+    seg = Segmenter(tier, threads=args.threads, second_look=look)
     renderer, ctx = make_renderer(args.renderer, settings)
     warm = frames[: min(10, len(frames))]
     run_frames(warm, seg, renderer, lambda p, o: None, overlap=False)
@@ -110,7 +111,7 @@ def run_live_bench(args) -> dict:
     settings = EffectSettings(mode=args.mode, tier=args.tier, refine=args.refine)
     renderer, ctx = make_renderer(args.renderer, settings)
     pipe = LivePipeline(args.source, tier=args.tier, size=size, fps=fps,
-                        prepare=getattr(renderer, "prepare", None)).start()
+                        prepare=getattr(renderer, "prepare", None), second_look=args.second_look).start()
     sink = Y4mSink(open(os.devnull, "wb"), *size, fps, owns_stream=True) if args.sink == "y4m" else None
     total = WARMUP_FRAMES + args.frames
     n, marks = 0, None
@@ -154,6 +155,8 @@ def add_parser(sub):
     b.add_argument("--tier", default="full", choices=TIERS, help="model tier (default full)")
     b.add_argument("--threads", type=THREADS, default=1, help="LiteRT threads (1 to the number of cores)")
     b.add_argument("--mode", default="blur", choices=MODES, help="effect (default blur)")
+    b.add_argument("--second-look", action="store_true",
+                   help="also time the second look at small people (one more inference on a crop)")
     b.add_argument("--renderer", default="cpu", choices=RENDERERS, help=RENDERER_HELP + " (default cpu)")
     b.add_argument("--no-refine", dest="refine", action="store_false", default=True,
                    help="skip the joint bilateral refinement")

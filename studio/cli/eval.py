@@ -15,6 +15,8 @@ def add_parser(sub):
     e.add_argument("--refine", dest="refine", action="store_true", default=False,
                    help="score the refined mask (joint bilateral) instead of the raw one")
     e.add_argument("--no-refine", dest="refine", action="store_false", help="score the raw mask (default)")
+    e.add_argument("--second-look", action="store_true",
+                   help="merge a second inference on a crop around each small person (the studio's default)")
     e.add_argument("--threads", type=THREADS, default=1, help="LiteRT threads (1 to the number of cores)")
     e.add_argument("--bf-tol", type=BF_TOL, default=0.008, metavar="FRACTION",
                    help="boundary F tolerance as a fraction of the image diagonal (DAVIS: 0.008)")
@@ -26,8 +28,9 @@ def run(args) -> int:
     from studio.evaluate import evaluate
 
     res = evaluate(args.dataset, tier=args.tier, refine=args.refine, threads=args.threads,
-                   log=lambda m: print(m, file=sys.stderr), bf_tol=args.bf_tol)
-    print(f"{res['dataset']}: n={res['n']} tier={res['tier']} refine={res['refine']}")
+                   log=lambda m: print(m, file=sys.stderr), bf_tol=args.bf_tol, second_look=args.second_look)
+    print(f"{res['dataset']}: n={res['n']} tier={res['tier']} refine={res['refine']} "
+          f"second_look={res['second_look']}")
     print(f"  IoU mean {res['iou_mean']:.4f}  median {res['iou_median']:.4f}")
     print(f"  boundary F mean {res['bf_mean']:.4f}  median {res['bf_median']:.4f}"
           f"  (tolerance {res['bf_tol']:g} of the diagonal)")

@@ -79,12 +79,12 @@ def run(args) -> int:
             frames = _video_frames(src)
         first = next(frames)
         h, w = first.shape[:2]
-        tier = s.tier
+        tier, look = s.tier, s.second_look
         if tier == "auto":
             c = choose_tier(fps or 30.0, (w, h))
-            tier = c.tier
+            tier, look = c.tier, look and c.second_look
             s = s.with_(refine=s.refine and c.refine)
-        seg = Segmenter(tier)
+        seg = Segmenter(tier, second_look=look)
         renderer, ctx = make_renderer(args.renderer, s)
         if bg is not None:
             renderer.set_background(bg.next())

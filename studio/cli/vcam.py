@@ -136,7 +136,8 @@ class VcamSession:
         prepare = getattr(self._base, "prepare", None)  # the CPU twin's mask-resolution half, off this thread
         self.pipe = LivePipeline(self.args.source, tier=self.s.tier, size=(self.w, self.h), fps=self.fps,
                                  mirror=self.s.mirror, prepare=prepare, retry_source=retry_source,
-                                 on_event=self._on_event, camera_mode=self.args.camera_mode)
+                                 on_event=self._on_event, camera_mode=self.args.camera_mode,
+                                 second_look=self.s.second_look)
         return self.pipe.start()   # self.pipe first: an interrupt right after start() still stops it
 
     def _on_event(self, kind: str, value) -> None:
@@ -171,6 +172,7 @@ class VcamSession:
             if new.tier != old.tier:
                 self.pipe.set_tier(new.tier)
             self.pipe.mirror = new.mirror
+            self.pipe.second_look = new.second_look
         changed = [k for k in SCHEMA if getattr(new, k) != getattr(old, k)]
         print(f"vcam: preset reloaded ({', '.join(changed) or 'no change'})", file=sys.stderr, flush=True)
 

@@ -10,25 +10,8 @@ import numpy as np
 
 from studio import StudioError
 from studio.segment import models
-from studio.imageops import grid_sample
-
-
-def downscale(frame: np.ndarray, w: int, h: int) -> np.ndarray:
-    """Resize a frame to (w, h) cheaply without aliasing badly.
-
-    INTER_AREA at a non-integer 8x/7.5x ratio costs more than the model itself. Instead, for large ratios we take
-    a 2x2 grid of exact-centre samples per output pixel (INTER_NEAREST_EXACT to 2w x 2h, touching only those
-    pixels), then average them with INTER_AREA's integer fast path: within ~0.6 grey levels of a full box filter
-    at a fifth of the cost. Small ratios go straight through INTER_AREA/LINEAR."""
-    fh, fw = frame.shape[:2]
-    if (fw, fh) == (w, h):
-        return frame
-    ratio = min(fw / w, fh / h)
-    if ratio >= 3.0:
-        return grid_sample(frame, w, h)
-    if ratio > 1.0:
-        return cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
-    return cv2.resize(frame, (w, h), interpolation=cv2.INTER_LINEAR)
+from studio.imageops import downscale
+from studio.segment.second_look import SecondLook
 
 
 @dataclass
@@ -40,7 +23,8 @@ class SegResult:
 class Segmenter:
     """One LiteRT interpreter for one tier. Not thread-safe: one per worker thread."""
 
-    def __init__(self, tier: str = "full", threads: int = 1, xnnpack: bool | None = None):
+    def __init__(self, tier: str = "full", threads: int = 1, xnnpack: bool | None = None,
+                 second_look: bool = False):
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
         self.tier = models.tier(tier)
@@ -71,6 +55,12 @@ class Segmenter:
         self._in_index = inp["index"]
         self._out_index = out["index"]
         self._scale = np.float32(1.0 / 255.0)
+        self.second_look = second_look   # a second inference on a crop around small people (second_look.py)
+        self._look = SecondLook()
+
+    def reset(self) -> None:
+        """A new source: forget the tracked crops."""
+        self._look.reset()
 
     @property
     def size(self) -> tuple[int, int]:
@@ -79,8 +69,16 @@ class Segmenter:
     def _input_view(self) -> np.ndarray:
         return self._interp.tensor(self._in_index)()[0]
 
+    def _infer(self, small_bgr: np.ndarray) -> np.ndarray:
+        """The model on an image already at its input size: the person probability (a copy)."""
+        rgb = cv2.cvtColor(small_bgr, cv2.COLOR_BGR2RGB)
+        np.multiply(rgb, self._scale, out=self._input_view(), casting="unsafe")
+        self._interp.invoke()
+        return self._interp.get_tensor(self._out_index)[0, :, :, 0].copy()
+
     def __call__(self, frame_bgr: np.ndarray) -> SegResult:
-        """Segment one BGR uint8 frame (any size, stretched to the model's input)."""
+        """Segment one BGR uint8 frame (any size, stretched to the model's input); with second_look, merge a
+        second inference on a crop around each small person."""
         if frame_bgr.ndim == 2:
             frame_bgr = cv2.cvtColor(frame_bgr, cv2.COLOR_GRAY2BGR)
         t0 = time.perf_counter()
@@ -92,4 +90,7 @@ class Segmenter:
         self._interp.invoke()
         mask = self._interp.get_tensor(self._out_index)[0, :, :, 0]
         t2 = time.perf_counter()
-        return SegResult(mask, {"resize": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3})
+        timings = {"resize": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3}
+        if self.second_look:
+            mask, timings["second_look"] = self._look(self._infer, frame_bgr, mask.copy(), (w, h))
+        return SegResult(mask, timings)

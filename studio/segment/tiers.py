@@ -22,6 +22,7 @@ class TierChoice:
     refine: bool
     reason: str
     measured_ms: dict[str, float]
+    second_look: bool = True     # one more inference of the tier (the crop around small people) still fits
 
 
 def _machine_key(threads: int) -> str:
@@ -96,7 +97,8 @@ def choose_tier(source_fps: float = 30.0, source_size: tuple[int, int] = (1280, 
     """Meet's rule of thumb: segmentation may take a fraction of the frame budget; take the best tier that fits.
 
     Portrait-orientation sources prefer the square `general` model. If even `lite` uses more than half of its
-    budget, the joint bilateral refinement is switched off too (as Meet does on low-end machines)."""
+    budget, the joint bilateral refinement is switched off too (as Meet does on low-end machines). The second
+    look at small people (one more inference of the tier) is allowed only where twice the tier fits."""
     ms = measured if measured is not None else measure_tiers(threads)
     fps = source_fps if source_fps and source_fps > 0 else 30.0
     budget = 0.35 * 1000.0 / fps
@@ -105,11 +107,15 @@ def choose_tier(source_fps: float = 30.0, source_size: tuple[int, int] = (1280, 
     order = [t for t in order if t in ms]
     for t in order[:-1]:
         if ms[t] <= budget:
+            look = 2 * ms[t] <= budget
             why = (f"{t} takes {ms[t]:.1f} ms, within the {budget:.1f} ms segmentation budget at {fps:g} fps"
-                   + (" (portrait source)" if h > w else ""))
-            return TierChoice(t, True, why, ms)
+                   + (" (portrait source)" if h > w else "")
+                   + ("; a second look at small people fits" if look else "; no room for a second look"))
+            return TierChoice(t, True, why, ms, look)
     last = order[-1]
     refine = ms[last] <= 0.5 * budget
+    look = 2 * ms[last] <= 0.5 * budget
     why = (f"{order[0]} takes {ms[order[0]]:.1f} ms, over the {budget:.1f} ms budget at {fps:g} fps; "
-           f"{last} takes {ms[last]:.1f} ms" + ("" if refine else ", tight: refinement off"))
-    return TierChoice(last, refine, why, ms)
+           f"{last} takes {ms[last]:.1f} ms" + ("" if refine else ", tight: refinement off")
+           + ("" if look else "; no second look"))
+    return TierChoice(last, refine, why, ms, look)
