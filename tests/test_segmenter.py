@@ -43,6 +43,7 @@ def test_auto_tier_rules():
     fast = {"hd": 3.5, "full": 2.0, "lite": 1.3, "general": 3.5}
     c = choose_tier(30, (1280, 720), measured=fast)
     assert c.tier == "hd" and "budget" in c.reason and c.second_look   # this machine at 720p30
+    assert not c.refine and "refinement adds under 0.003" in c.reason  # it does not pay with hd masks
     assert choose_tier(30, (720, 1280), measured=fast).tier == "general"
     c = choose_tier(60, (1280, 720), measured={**fast, "hd": 7.0})
     assert c.tier == "full"                                         # 60 fps: 5.8 ms budget, hd does not fit
