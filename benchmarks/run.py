@@ -189,6 +189,7 @@ def bench_pipeline(frames):
         for pipe in ("overlap", "serial"):
             a = SimpleNamespace(source=str(DATA / "stock-people/videos/doctor-26732.mp4"), size=size,
                                 frames=frames, tier="full", threads=1, mode="blur", renderer="cpu", refine=True,
+                                second_look=False,
                                 pipeline=pipe)
             r = run_bench(a)
             out[f"{size}_{pipe}"] = {"fps": r["fps"], "latency": r["stages"]["latency"], "stages": r["stages"]}

@@ -600,3 +600,20 @@ def test_every_stage_has_its_curve_and_the_second_look_is_timed(window, qtbot):
     n = window.frames
     qtbot.waitUntil(lambda: window.frames >= n + 10, timeout=20000)
     assert not np.all(np.isnan(g.v["second_look"]))
+
+
+def test_performance_tab_shows_cpu_per_frame(window, qtbot):
+    """CPU ms per drawn frame and % of a core beside the FPS (the process's CPU time over ~2 s)."""
+    g = window.graphs
+    qtbot.wait(2500)
+    g.redraw()
+    text = g.fps_label.text()
+    assert "CPU" in text and "ms per frame" in text and "% of a core" in text, text
+    ms, pct = g.cpu()
+    assert 0.5 < ms < 1000 and 1 < pct < 100 * (os.cpu_count() or 1)
+    # the arithmetic on known marks: 0.3 s of CPU over 1 s of wall time and 30 frames
+    g._cpu_marks.clear()
+    g.i = 100
+    g.cpu(now=10.0, cpu_now=5.0)
+    g.i = 130
+    assert g.cpu(now=11.0, cpu_now=5.3) == pytest.approx((10.0, 30.0))

@@ -1,6 +1,7 @@
 """Side panels: mask thumbnails, effect controls bound to EffectSettings, tier and source selectors, graphs."""
 from __future__ import annotations
 
+import collections
 import time
 
 import cv2
@@ -321,6 +322,7 @@ class StatsGraphs(QWidget):
         self.t = np.full(self.n, np.nan)
         self.v = {s: np.full(self.n, np.nan) for s in self.STAGES}
         self.i = 0
+        self._cpu_marks: collections.deque = collections.deque()
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         self.fps_label = QLabel("FPS –")
@@ -379,4 +381,19 @@ class StatsGraphs(QWidget):
         self.fps_curve.setData(tt[1:], smooth)
         for s, c in self.curves.items():
             c.setData(tt, self.v[s][order][ok][keep])
-        self.fps_label.setText(f"FPS {self.fps():.1f}")
+        cpu = self.cpu()
+        self.fps_label.setText(f"FPS {self.fps():.1f}" + (f" · CPU {cpu[0]:.1f} ms per frame ({cpu[1]:.0f} % of a core)"
+                                                          if cpu else ""))
+
+    def cpu(self, now: float | None = None, cpu_now: float | None = None):
+        """(CPU ms per drawn frame, % of one core) over the last ~2 s: the whole process's CPU time (every
+        thread: capture, model, rendering, Qt), what the user pays at the camera's rate; None until known."""
+        now = time.perf_counter() if now is None else now
+        cpu_now = time.process_time() if cpu_now is None else cpu_now
+        self._cpu_marks.append((now, cpu_now, self.i))
+        while len(self._cpu_marks) > 2 and self._cpu_marks[1][0] <= now - 2.0:
+            self._cpu_marks.popleft()
+        t0, c0, i0 = self._cpu_marks[0]
+        if now - t0 < 0.5 or self.i - i0 < 1:
+            return None
+        return (cpu_now - c0) * 1e3 / (self.i - i0), (cpu_now - c0) / (now - t0) * 100.0
