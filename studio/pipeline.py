@@ -211,7 +211,8 @@ class LivePipeline:
     def _open(self):
         from studio.capture.sources import open_source
 
-        src = open_source(self.spec, size=self.size, fps=self.fps_wanted, loop=True, mode=self.camera_mode)
+        src = open_source(self.spec, size=self.size, fps=self.fps_wanted, loop=True, mode=self.camera_mode,
+                          decode_threads=1)   # paced at the source's rate: CPU per frame counts, not speed
         self.source_fps = self.fps_wanted or src.fps or 30.0
         self.source_size = self.size or tuple(src.size)
         self.opened.set()

@@ -108,7 +108,10 @@ class CameraSource(FrameSource):
 
 
 class VideoSource(FrameSource):
-    def __init__(self, path: str, loop: bool = False, size: tuple[int, int] | None = None):
+    def __init__(self, path: str, loop: bool = False, size: tuple[int, int] | None = None,
+                 decode_threads: int = 0):
+        """decode_threads: FFmpeg's decoding threads (0: its default, one per core). A live pipeline paced at
+        the camera's rate passes 1: the worker threads cost 0.3 ms of CPU per 720p frame more than they save."""
         self.name = str(path)
         try:
             found = Path(path).is_file()
@@ -117,9 +120,10 @@ class VideoSource(FrameSource):
         if not found:
             raise SourceError(f"video file not found: {printable(path, 120)}")
         self._path = str(path)
+        self._threads = decode_threads
         self._loop = loop
         self._want = size
-        self._cap = cv2.VideoCapture(self._path)
+        self._cap = self._open_capture()
         ok, first = self._cap.read() if self._cap.isOpened() else (False, None)
         if not ok:
             raise SourceError(f"cannot decode video {path}")
@@ -128,6 +132,11 @@ class VideoSource(FrameSource):
         n = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
         self.frame_count = n if n > 0 else None
         self._size = tuple(size) if size else (first.shape[1], first.shape[0])
+
+    def _open_capture(self):
+        if self._threads:
+            return cv2.VideoCapture(self._path, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, self._threads])
+        return cv2.VideoCapture(self._path)
 
     @property
     def size(self):
@@ -142,7 +151,7 @@ class VideoSource(FrameSource):
             if not self._loop:
                 raise EOFError(self._path)
             self._cap.release()
-            self._cap = cv2.VideoCapture(self._path)
+            self._cap = self._open_capture()
             ok, frame = self._cap.read()
             if not ok:
                 raise SourceError(f"video {self._path} could not be reopened")
@@ -271,8 +280,9 @@ def parse_size(text) -> tuple[int, int] | None:
 
 
 def open_source(spec: str, size: tuple[int, int] | None = None, fps: float | None = None,
-                loop: bool = True, mode: CameraMode | None = None) -> FrameSource:
-    """camera:N | camera:/dev/videoN | demo | a video file | an image file. `mode` is for cameras only."""
+                loop: bool = True, mode: CameraMode | None = None, decode_threads: int = 0) -> FrameSource:
+    """camera:N | camera:/dev/videoN | demo | a video file | an image file. `mode` is for cameras only,
+    `decode_threads` for video files."""
     if spec == "demo":
         return DemoSource(size or (1280, 720), fps or 30.0)
     if spec.startswith("camera:"):
@@ -282,7 +292,7 @@ def open_source(spec: str, size: tuple[int, int] | None = None, fps: float | Non
     if ext in IMAGE_EXT:
         return ImageSource(spec, size, fps or 30.0)
     if ext in VIDEO_EXT or p.is_file():
-        return VideoSource(spec, loop=loop, size=size)
+        return VideoSource(spec, loop=loop, size=size, decode_threads=decode_threads)
     raise SourceError(f"unknown source {spec!r}: use camera:N, demo, a video file or an image")
 
 
