@@ -28,6 +28,7 @@ class Packet:
     prepared: tuple | None = None    # the renderer's mask-resolution half, done on the segmentation thread
     tier: str = ""
     background: np.ndarray | None = None  # this frame's background, when it is a video
+    still: bool = False              # the picture did not change since the last segmented frame (mask reused)
 
 
 def _segment(seg: Segmenter, prepare, p: Packet) -> Packet:
@@ -44,8 +45,10 @@ def render_packet(renderer, p: Packet):
     """The rendering half on the consumer's thread; fills the refine, composite and end-to-end latency timings.
     A packet whose mask-resolution half was prepared on the segmentation thread skips it here."""
     split = p.prepared is not None
+    kw = {"still": True} if p.still and getattr(renderer, "reuses_still", False) else {}
     t0 = time.perf_counter()
-    out = renderer.render(p.frame, p.mask, prepared=p.prepared) if split else renderer.render(p.frame, p.mask)
+    out = (renderer.render(p.frame, p.mask, prepared=p.prepared, **kw) if split
+           else renderer.render(p.frame, p.mask, **kw))
     total = (time.perf_counter() - t0) * 1e3
     for k, v in getattr(renderer, "timings", {}).items():
         if k != "render":
@@ -134,10 +137,11 @@ class LivePipeline:
     def __init__(self, spec: str, *, tier: str = "full", size: tuple[int, int] | None = None,
                  fps: float | None = None, mirror: bool = False, prepare=None, retry_source: bool = False,
                  drop_stale: bool = False, wait_on_model_error: bool = False, on_event=None, on_packet=None,
-                 camera_mode=None, second_look: bool = False):
+                 camera_mode=None, second_look: bool = False, segment_on_change: bool = False):
         self.spec, self.size, self.fps_wanted, self.mirror = spec, size, fps, mirror
         self.camera_mode = camera_mode     # a CameraMode for a camera source; None lets the camera's list decide
         self.second_look = second_look     # the setting; Auto may still leave it off where it does not fit
+        self.segment_on_change = segment_on_change   # still: reuse the mask; else maybe carry it (segment.reuse)
         self._look_allowed = True
         self.prepare = prepare
         self.retry_source = retry_source
@@ -310,9 +314,11 @@ class LivePipeline:
 
     def _segment(self) -> None:
         from studio import StudioError
+        from studio.segment.reuse import SegmentOnChange
         from studio.segment.segmenter import Segmenter
 
         seg, seg_for = None, None
+        saver = SegmentOnChange()
         try:
             while True:
                 p = self.frames_in.get()
@@ -325,6 +331,7 @@ class LivePipeline:
                         tier, choice = self._resolve_tier(wanted)
                         if seg is None or tier != seg.tier.name:
                             seg = Segmenter(tier)
+                            saver.reset()
                         seg_for, self.tier_used = wanted, tier
                         self._look_allowed = getattr(choice, "second_look", True)
                         self.on_event("tier", choice)
@@ -337,7 +344,21 @@ class LivePipeline:
                             self._tier_cv.wait_for(lambda: self._tier != wanted or self._stop.is_set())
                         continue
                 seg.second_look = self.second_look and self._look_allowed
-                _segment(seg, self.prepare, p)
+                kind, mask = "segment", None
+                if self.segment_on_change:
+                    t0 = time.perf_counter()
+                    kind, mask = saver.decide(p.frame)
+                    p.timings["gate"] = (time.perf_counter() - t0) * 1e3
+                else:
+                    saver.reset()   # switched on again later, it starts from a frame that is segmented
+                if mask is not None:   # made for a picture equal to this one, or moved to this one
+                    p.mask, p.still = mask, kind == "still"
+                    if self.prepare is not None:
+                        p.prepared = self.prepare(p.frame, p.mask)
+                else:
+                    _segment(seg, self.prepare, p)
+                    if self.segment_on_change:
+                        saver.segmented(p.mask)
                 p.tier = self.tier_used
                 if self._drop_stale:
                     self.packets.put(p)

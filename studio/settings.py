@@ -50,6 +50,7 @@ SCHEMA: dict[str, Field] = {f.name: f for f in (
     Field("background", "Background"),
     Field("tier", "Model tier", choices=TIERS),
     Field("second_look", "Second look at small people"),
+    Field("segment_on_change", "Segment only when the picture changed"),
     Field("refine", "Refine mask (joint bilateral)"),
     Field("clean_edges", "Clean edge colours (replace)"),
     Field("mirror", "Mirror"),
@@ -77,6 +78,7 @@ class EffectSettings:
     background: str = ""           # image or video for replace mode
     tier: str = "auto"
     second_look: bool = True       # one more inference on a crop around small or far people (Auto: if it fits)
+    segment_on_change: bool = True  # live: still frames reuse the mask, others may carry it by motion (reuse.py)
     refine: bool = True
     clean_edges: bool = True       # replace mode: the person's own colours at the edge, not the old background's
     mirror: bool = False
@@ -130,7 +132,7 @@ def validate(d: dict) -> dict:
             if not isinstance(v, str) or v not in choices:
                 raise _err(name, f"must be one of {', '.join(choices)}, got {printable(repr(v), 60)}")
             out[name] = v
-    for name in ("refine", "clean_edges", "second_look", "mirror"):
+    for name in ("refine", "clean_edges", "second_look", "segment_on_change", "mirror"):
         if name in d:
             if not isinstance(d[name], bool):
                 raise _err(name, "must be true or false")

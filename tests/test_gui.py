@@ -384,7 +384,7 @@ def test_panel_follows_the_one_settings_schema(window):
     assert [c.mode.itemText(i) for i in range(c.mode.count())] == list(SCHEMA["mode"].choices)
     assert [c.wrap_blend.itemText(i) for i in range(c.wrap_blend.count())] == list(SCHEMA["wrap_blend"].choices)
     assert [window.tiers.combo.itemData(i) for i in range(window.tiers.combo.count())] == list(SCHEMA["tier"].choices)
-    for name in ("refine", "clean_edges", "second_look", "mirror"):     # every switch has its box, with the schema's label
+    for name in ("refine", "clean_edges", "second_look", "segment_on_change", "mirror"):   # each switch has a box
         box = getattr(c, name)
         assert box.text() == SCHEMA[name].label
         box.setChecked(not box.isChecked())

@@ -164,6 +164,7 @@ class MainWindow(QMainWindow):
                 self.feed.pipeline.set_tier(s.tier)
         if self.feed is not None:
             self.feed.pipeline.second_look = s.second_look
+            self.feed.pipeline.segment_on_change = s.segment_on_change
         if save:
             self._autosave.start()
 
@@ -213,7 +214,8 @@ class MainWindow(QMainWindow):
         self.sources.set_current(spec)
         self.viewport.reset_temporal()
         mode = self._camera_mode(spec)
-        self.feed = LiveFeed(spec, self.settings.tier, self, camera_mode=mode, second_look=self.settings.second_look)
+        self.feed = LiveFeed(spec, self.settings.tier, self, camera_mode=mode, second_look=self.settings.second_look,
+                             segment_on_change=self.settings.segment_on_change)
         if getattr(self, "_bg_feed_path", None):
             try:
                 self.feed.pipeline.set_background_feed(BackgroundFeed(self._bg_feed_path))

@@ -157,6 +157,11 @@ class EffectControls(QGroupBox):
                                     "standing back), merged into the mask; skipped when the person fills the "
                                     "frame, and by Auto when the machine has no room for it")
         form.addRow(self.second_look)
+        self.segment_on_change = QCheckBox(SCHEMA["segment_on_change"].label)
+        self.segment_on_change.setToolTip("A still frame reuses the last mask; after a segmented frame, the next one "
+                                          "may carry its mask by optical flow where the flow explains the motion; "
+                                          "fast motion is segmented every frame")
+        form.addRow(self.segment_on_change)
         self.sliders: dict[str, _Slider] = {}
         for name in SLIDERS:  # ranges, steps and labels from the one schema validation reads too
             f = SCHEMA[name]
@@ -192,6 +197,7 @@ class EffectControls(QGroupBox):
         self.mirror.toggled.connect(lambda v: self._update(True, mirror=v))
         self.clean_edges.toggled.connect(lambda v: self._update(True, clean_edges=v))
         self.second_look.toggled.connect(lambda v: self._update(True, second_look=v))
+        self.segment_on_change.toggled.connect(lambda v: self._update(True, segment_on_change=v))
         self.bg_button.clicked.connect(self.pick_background)
         self.set_settings(settings)
 
@@ -201,7 +207,7 @@ class EffectControls(QGroupBox):
     def set_settings(self, s: EffectSettings) -> None:
         self._s = s
         for w in (self.mode, self.refine, self.wrap_blend, self.mirror, self.clean_edges,
-                  self.second_look):
+                  self.second_look, self.segment_on_change):
             w.blockSignals(True)
         self.mode.setCurrentText(s.mode)
         self.refine.setChecked(s.refine)
@@ -209,8 +215,9 @@ class EffectControls(QGroupBox):
         self.mirror.setChecked(s.mirror)
         self.clean_edges.setChecked(s.clean_edges)
         self.second_look.setChecked(s.second_look)
+        self.segment_on_change.setChecked(s.segment_on_change)
         for w in (self.mode, self.refine, self.wrap_blend, self.mirror, self.clean_edges,
-                  self.second_look):
+                  self.second_look, self.segment_on_change):
             w.blockSignals(False)
         for f, sl in self.sliders.items():
             sl.set_value(getattr(s, f))

@@ -21,12 +21,13 @@ class LiveFeed(QObject):
 
     _EVENTS = ("source_ok", "source_error", "model_error", "background_error")
 
-    def __init__(self, spec: str, tier: str, parent=None, camera_mode=None, second_look: bool = True):
+    def __init__(self, spec: str, tier: str, parent=None, camera_mode=None, second_look: bool = True,
+                 segment_on_change: bool = True):
         super().__init__(parent)
         self._notified = False
         self.pipeline = LivePipeline(spec, tier=tier, retry_source=True, drop_stale=True, wait_on_model_error=True,
                                      on_event=self._on_event, on_packet=self._on_packet, camera_mode=camera_mode,
-                                     second_look=second_look)
+                                     second_look=second_look, segment_on_change=segment_on_change)
 
     def start(self) -> None:
         self.pipeline.start()

@@ -110,11 +110,17 @@ def run_live_bench(args) -> dict:
     fps = args.fps
     settings = EffectSettings(mode=args.mode, tier=args.tier, refine=args.refine)
     renderer, ctx = make_renderer(args.renderer, settings)
-    pipe = LivePipeline(args.source, tier=args.tier, size=size, fps=fps,
-                        prepare=getattr(renderer, "prepare", None), second_look=args.second_look).start()
+
+    def on_event(kind, value):   # Auto's "refinement off" applies here as in the window and vcam
+        if kind == "tier" and not isinstance(value, str) and not value.refine:
+            renderer.settings = renderer.settings.with_(refine=False)
+
+    pipe = LivePipeline(args.source, tier=args.tier, size=size, fps=fps, on_event=on_event,
+                        prepare=getattr(renderer, "prepare", None), second_look=args.second_look,
+                        segment_on_change=args.segment_on_change).start()
     sink = Y4mSink(open(os.devnull, "wb"), *size, fps, owns_stream=True) if args.sink == "y4m" else None
     total = WARMUP_FRAMES + args.frames
-    n, marks = 0, None
+    n, marks, segmented = 0, None, 0
     try:
         while n < total:
             p = pipe.get(timeout=5)
@@ -124,6 +130,7 @@ def run_live_bench(args) -> dict:
             if sink is not None:
                 sink.send(out)
             n += 1
+            segmented += n > WARMUP_FRAMES and "inference" in p.timings
             if n == WARMUP_FRAMES:
                 marks = (time.perf_counter(), _process_cpu_s(), {t.name: _thread_cpu_s(t) for t in pipe._threads},
                          _thread_cpu_s(threading.current_thread()))
@@ -143,6 +150,8 @@ def run_live_bench(args) -> dict:
     return {"source": args.source, "size": f"{size[0]}x{size[1]}", "fps_target": fps, "frames": args.frames,
             "mode": args.mode, "tier": pipe.tier_used, "renderer": renderer.name, "sink": args.sink,
             "fps": round(args.frames / wall, 2), "dropped": dropped,
+            "second_look": args.second_look, "segment_on_change": args.segment_on_change,
+            "segmented_percent": round(100.0 * segmented / args.frames, 1),
             "cpu_ms_per_frame": round(cpu * per, 2), "core_percent": round(100 * cpu / wall, 1),
             "cpu_ms_per_frame_by_thread": {k: round(v * per, 2) for k, v in split.items()}}
 
@@ -157,6 +166,9 @@ def add_parser(sub):
     b.add_argument("--mode", default="blur", choices=MODES, help="effect (default blur)")
     b.add_argument("--second-look", action="store_true",
                    help="also time the second look at small people (one more inference on a crop)")
+    b.add_argument("--every-frame", dest="segment_on_change", action="store_false", default=True,
+                   help="with --live: segment every frame (by default a still frame reuses the last mask and the "
+                        "frame after a segmented one may carry it by motion)")
     b.add_argument("--renderer", default="cpu", choices=RENDERERS, help=RENDERER_HELP + " (default cpu)")
     b.add_argument("--no-refine", dest="refine", action="store_false", default=True,
                    help="skip the joint bilateral refinement")
@@ -195,6 +207,8 @@ def _run_live(args) -> int:
           f"renderer {res['renderer']}, sink {res['sink']}: {res['frames']} frames at {res['fps']:.1f} fps, "
           f"dropped {res['dropped']}")
     print(f"  CPU {res['cpu_ms_per_frame']:.2f} ms per frame ({res['core_percent']:.1f} % of one core): {split}")
+    print(f"  segmented {res['segmented_percent']:g} % of the frames (segment on change: "
+          f"{'on' if res['segment_on_change'] else 'off'}; second look: {'on' if res['second_look'] else 'off'})")
     if args.json:
         print(json.dumps(res))
     return 0

@@ -137,7 +137,8 @@ class VcamSession:
         self.pipe = LivePipeline(self.args.source, tier=self.s.tier, size=(self.w, self.h), fps=self.fps,
                                  mirror=self.s.mirror, prepare=prepare, retry_source=retry_source,
                                  on_event=self._on_event, camera_mode=self.args.camera_mode,
-                                 second_look=self.s.second_look)
+                                 second_look=self.s.second_look,
+                                 segment_on_change=self.s.segment_on_change)
         return self.pipe.start()   # self.pipe first: an interrupt right after start() still stops it
 
     def _on_event(self, kind: str, value) -> None:
@@ -173,6 +174,7 @@ class VcamSession:
                 self.pipe.set_tier(new.tier)
             self.pipe.mirror = new.mirror
             self.pipe.second_look = new.second_look
+            self.pipe.segment_on_change = new.segment_on_change
         changed = [k for k in SCHEMA if getattr(new, k) != getattr(old, k)]
         print(f"vcam: preset reloaded ({', '.join(changed) or 'no change'})", file=sys.stderr, flush=True)
 
