@@ -178,6 +178,31 @@ def flicker_test():
     return out
 
 
+def bench_live(frames):
+    """CPU per delivered frame at the camera's rate (bench --live): the doctor clip at 720p30 and 1080p30, blur
+    and replace, default settings (Auto), with and without segmenting only on change; and a still picture."""
+    from types import SimpleNamespace
+
+    from studio.cli.bench import run_live_bench
+
+    out = {}
+    clip = str(DATA / "stock-people/videos/doctor-26732.mp4")
+    still = str(DATA / "stock-people/images/girl-919048_1280.jpg")
+    runs = [("720p30_blur", clip, "1280x720", "blur", True), ("720p30_blur_every_frame", clip, "1280x720", "blur",
+            False), ("1080p30_blur", clip, "1920x1080", "blur", True), ("720p30_replace", clip, "1280x720",
+            "replace", True), ("1080p30_replace", clip, "1920x1080", "replace", True),
+            ("720p30_still_picture", still, "1280x720", "blur", True),
+            ("720p30_still_picture_every_frame", still, "1280x720", "blur", False)]
+    for name, src, size, mode, on_change in runs:
+        a = SimpleNamespace(source=src, size=size, fps=30.0, frames=frames, tier="auto", mode=mode,
+                            renderer="cpu", refine=True, second_look=False, segment_on_change=on_change,
+                            sink="null")
+        r = run_live_bench(a)
+        out[name] = {k: r[k] for k in ("cpu_ms_per_frame", "core_percent", "cpu_ms_per_frame_by_thread",
+                                       "segmented_percent", "tier", "fps", "dropped")}
+    return out
+
+
 def bench_pipeline(frames):
     """`backdrop bench` on the doctor clip (decoded into memory first) at 720p and 1080p."""
     from types import SimpleNamespace
@@ -273,6 +298,7 @@ def main():
     res["tiers"] = tier_ladder(4 if a.quick else 1)
     res["second_look"] = second_look(4 if a.quick else 1)
     res["pipeline"] = bench_pipeline(120 if a.quick else 600)
+    res["live_cpu"] = bench_live(150 if a.quick else 600)
     try:
         res["gl_per_pass_ms"] = bench_gl(n // 5)
     except Exception as e:
@@ -299,6 +325,7 @@ KEY_FIGURES = [  # (path, higher_is_better)
     (("pipeline", "1280x720_overlap", "fps"), True),
     (("pipeline", "1280x720_overlap", "latency", "p95"), False),
     (("pipeline", "1920x1080_overlap", "fps"), True),
+    (("live_cpu", "720p30_blur", "cpu_ms_per_frame"), False),
     (("halo", "ratio"), False),
     (("green_screen_spill", "hd_clean", "mean"), False),
     (("flicker", "reduction"), True),
