@@ -315,3 +315,27 @@ def test_clean_edges_never_make_the_person_translucent(data_dir):
         assert deep.sum() > 10000 and alpha[True][deep].min() >= 0.99, clip   # measured: 1.0
         assert alpha[True][near].min() >= 0.85, clip                         # measured: 0.89 at the least
         assert np.abs(alpha[True] - alpha[False]).max() > 0.1, clip   # the edge itself does change
+
+
+def test_gaussian_kernel_of_a_vanishing_sigma_is_one_tap():
+    """A valid light-wrap width of 1e-197 px once gave sigma 1e-200, whose square is 0: a kernel of NaN."""
+    from studio.render.effects import gaussian_kernel
+
+    for sigma in (0.0, 1e-200, 1e-8, 0.049):
+        k = gaussian_kernel(sigma)
+        assert np.array_equal(k, np.ones(1, np.float32)), sigma
+    k = gaussian_kernel(2.0)
+    assert np.isfinite(k).all() and abs(k.sum() - 1) < 1e-6 and len(k) == 13
+
+
+def test_video_background_renderer_passes_the_live_pipelines_still_flag(portrait, mask, data_dir):
+    """The live pipeline renders a still frame with still=True; the video-background wrapper took no such
+    argument and vcam with a video background failed on the first still frame."""
+    from studio.capture.background import BackgroundFeed
+    from studio.render import VideoBackgroundRenderer
+
+    clip = sorted((data_dir / "webcam-clips/videos").iterdir())[0]
+    r = VideoBackgroundRenderer(CpuRenderer(EffectSettings(mode="replace")), BackgroundFeed(str(clip)))
+    a = r.render(portrait, mask)
+    b = r.render(portrait, mask, still=True)
+    assert a.shape == b.shape == portrait.shape

@@ -42,10 +42,11 @@ class VideoBackgroundRenderer:
     def __getattr__(self, name):
         return getattr(self._r, name)
 
-    def render(self, frame, mask, prepared=None):
+    def render(self, frame, mask, prepared=None, **kw):
+        """kw: what the wrapped renderer takes besides (still=True from the live pipeline)."""
         if not self._first:
             self._r.set_background(self._feed.next())
         self._first = False
         if prepared is None:
-            return self._r.render(frame, mask)
-        return self._r.render(frame, mask, prepared=prepared)
+            return self._r.render(frame, mask, **kw)
+        return self._r.render(frame, mask, prepared=prepared, **kw)

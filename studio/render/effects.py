@@ -60,12 +60,15 @@ def shader_defines() -> dict[str, str]:
     """The constants above as GLSL #defines: the shaders and the CPU twin read one source."""
     return {"TAPS": str(TAPS), "TEMPORAL_EDGES": _vec(TEMPORAL_EDGES), "MASK_TINT": _vec(MASK_TINT_BGR[::-1]),
             "COC_FLOOR": repr(COC_FLOOR), "BILATERAL_CUTOFF": repr(BILATERAL_CUTOFF),
-            "LETTERBOX": _vec(LETTERBOX_RGB), "FG_EDGE_GAIN": repr(FG_EDGE_GAIN), "FG_CONF": repr(FG_CONF), "FG_EDGE_MIN": repr(FG_EDGE_MIN),
-            "FG_EPS": repr(FG_EPS)}
+            "LETTERBOX": _vec(LETTERBOX_RGB), "FG_EDGE_GAIN": repr(FG_EDGE_GAIN), "FG_CONF": repr(FG_CONF),
+            "FG_EDGE_MIN": repr(FG_EDGE_MIN), "FG_EPS": repr(FG_EPS)}
 
 
 def gaussian_kernel(sigma: float) -> np.ndarray:
-    if sigma <= 0:
+    """A normalised 1-D Gaussian of radius ceil(3 sigma). Under 0.05 px it is a single tap: its neighbours
+    would weigh exp(-200) and less, and a sigma like 1e-200 (a valid light-wrap width of 1e-197 px) squared to
+    0 and gave a kernel of NaN."""
+    if sigma < 0.05:
         return np.ones(1, np.float32)
     r = max(1, int(math.ceil(3 * sigma)))
     k = np.exp(-(np.arange(-r, r + 1, dtype=np.float64) ** 2) / (2 * sigma * sigma))
