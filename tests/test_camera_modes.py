@@ -109,7 +109,7 @@ def test_query_info_reads_card_and_bus(tmp_path):
 
 
 @pytest.mark.parametrize("text", ["", "1280x720", "1280x720@30", "axb@30:MJPG", "1280x720@0:MJPG",
-                                  "1280x720@nan:MJPG", "99999x720@30:MJPG", "1280x720@30:MJ", "1280x720@30:\x1bXYZ",
+                                  "1280x720@nan:MJPG", "99999x720@30:MJPG", "1280x720@30:MJPEG", "1280x720@30:", "1280x720@30:M J", "1280x720@30:\x1bXYZ",
                                   None, "1280x720@inf:MJPG"])
 def test_bad_mode_specs_are_one_line(text):
     with pytest.raises(StudioError) as e:
@@ -141,3 +141,49 @@ def test_broken_choices_files_are_one_line(tmp_path, content):
     with pytest.raises(m.ChoicesError) as e:
         m.load_choices(p)
     assert "\n" not in str(e.value)
+
+
+def test_space_padded_and_case_sensitive_formats_survive():
+    """Depth, thermal and IR cameras list 'Z16 ', 'Y16 ': the trailing space is part of the code (OpenCV needs
+    all four characters; a three-character code raised TypeError and ended the pipeline). Auto prefers what
+    OpenCV can show."""
+    got = _modes({"Z16 ": {(1280, 720): [30]}, "YUYV": {(640, 480): [30]}})
+    assert CameraMode("Z16 ", 1280, 720, 30.0) in got
+    z = next(g for g in got if g.fourcc.startswith("Z"))
+    assert z.spec() == "1280x720@30:Z16" and m.parse_mode(z.spec()) == z and "Z16 (raw)" in z.label()
+    assert m.choose_mode(got) == CameraMode("YUYV", 640, 480, 30.0)
+    assert m.parse_mode("640x480@30:pBAA").fourcc == "pBAA" and m.parse_mode("640x480@30:yuyv").fourcc == "YUYV"
+
+
+def test_a_format_that_cannot_be_asked_further_leaves_the_others():
+    class Partial(FakeV4L2):
+        def __call__(self, fd, request, buf, mutate=True):
+            if request == m.VIDIOC_ENUM_FRAMESIZES and m.FRMSIZE.unpack(buf)[1] == int.from_bytes(b"H264", "little"):
+                raise OSError(25, "inappropriate ioctl")
+            return super().__call__(fd, request, buf, mutate)
+    got = m.enumerate_modes(0, Partial({"H264": {(1280, 720): [30]}, "MJPG": {(1280, 720): [30]}}))
+    assert got == [CameraMode("MJPG", 1280, 720, 30.0)]
+
+
+def test_a_driver_whose_lists_never_end_costs_a_bounded_number_of_calls():
+    class Endless(FakeV4L2):
+        def __call__(self, fd, request, buf, mutate=True):
+            self.calls += 1
+            if request == m.VIDIOC_ENUM_FRAMESIZES:       # always another size
+                i, code, *_ = m.FRMSIZE.unpack(buf)
+                buf[:] = m.FRMSIZE.pack(i, code, m.DISCRETE, 16 + i, 16, 0, 0, 0, 0)
+                return 0
+            if request == m.VIDIOC_ENUM_FRAMEINTERVALS:   # and every interval invalid
+                raise OSError(22, "end")
+            return super().__call__(fd, request, buf, mutate)
+    fake = Endless({"MJPG": {}, "YUYV": {}})
+    assert m.enumerate_modes(0, fake) == [] and fake.calls <= m.MAX_CALLS + 2
+
+
+def test_a_fifo_as_the_choices_file_does_not_block(tmp_path):
+    import os
+
+    p = tmp_path / "cameras.json"
+    os.mkfifo(p)
+    with pytest.raises(m.ChoicesError, match="not a regular file"):
+        m.load_choices(p)

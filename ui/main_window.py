@@ -243,7 +243,11 @@ class MainWindow(QMainWindow):
         dev, key = self._camera_key(spec)
         modes = camera_modes.query_modes(dev, self.camera_ioctl)
         chosen = self.camera_choices["modes"].get(key, "")
-        mode = camera_modes.parse_mode(chosen) if chosen else None   # load_choices kept only valid specs
+        try:
+            mode = camera_modes.parse_mode(chosen) if chosen else None
+        except StudioError:          # never raised from Qt's slot: the camera opens in Auto instead
+            self.camera_choices["modes"].pop(key, None)
+            chosen, mode = "", None
         self.sources.set_modes(modes, camera_modes.choose_mode(modes), chosen)
         if self.camera_choices["source"] != spec:
             self.camera_choices["source"] = spec

@@ -37,12 +37,15 @@ FRMSIZE = struct.Struct("<III6I8x")                  # 44
 FRMIVAL = struct.Struct("<IIIII6I8x")                # 52
 
 COMPRESSED = {"MJPG", "JPEG", "H264", "HEVC", "VP80", "VP90"}
+KNOWN = COMPRESSED | {"YUYV", "UYVY", "NV12", "NV21", "YU12", "YV12", "RGB3", "BGR3", "GREY"}
+DECODABLE = {"MJPG", "JPEG", "YUYV", "UYVY", "NV12", "NV21", "YU12", "YV12", "RGB3", "BGR3", "GREY"}  # by OpenCV
 # sizes and rates offered from a stepwise or continuous range
 COMMON_SIZES = ((640, 360), (640, 480), (800, 600), (960, 540), (1024, 576), (1280, 720), (1280, 960),
                 (1600, 900), (1920, 1080), (2560, 1440), (3840, 2160))
 COMMON_RATES = (60.0, 30.0, 25.0, 24.0, 15.0, 10.0, 5.0)
 DEFAULT_SIZE, DEFAULT_FPS = (1280, 720), 30.0
 MAX_MODES = 512          # a driver that never ends its list (or a hostile fake) is cut off here
+MAX_CALLS = 4096         # and the ioctls asked of one device in all
 
 
 @dataclass(frozen=True)
@@ -61,11 +64,11 @@ class CameraMode:
         return self.width, self.height
 
     def spec(self) -> str:
-        return f"{self.width}x{self.height}@{self.fps:g}:{self.fourcc}"
+        return f"{self.width}x{self.height}@{self.fps:g}:{self.fourcc.rstrip()}"
 
     def label(self) -> str:
         kind = "compressed" if self.compressed else "raw"
-        return f"{self.width}x{self.height} · {self.fps:g} fps · {self.fourcc} ({kind})"
+        return f"{self.width}x{self.height} · {self.fps:g} fps · {self.fourcc.rstrip()} ({kind})"
 
 
 def parse_mode(text: str) -> CameraMode:
@@ -78,22 +81,37 @@ def parse_mode(text: str) -> CameraMode:
         fps = float(rate)
     except ValueError:
         raise bad from None
-    if not (16 <= w <= 8192 and 16 <= h <= 8192 and 0.5 <= fps <= 1000 and len(fourcc) == 4
-            and fourcc.isascii() and fourcc.isprintable()):
+    if not (16 <= w <= 8192 and 16 <= h <= 8192 and 0.5 <= fps <= 1000 and 1 <= len(fourcc.rstrip()) <= 4
+            and fourcc.isascii() and fourcc.isprintable() and " " not in fourcc.rstrip()):
         raise bad
-    return CameraMode(fourcc.upper(), w, h, round(fps, 2))
+    # V4L2 codes are case-sensitive ('pBAA'), padded with spaces ('Y16 '); the common ones typed in lower case
+    # (mjpg, yuyv) are meant in upper case
+    fourcc = fourcc.rstrip().ljust(4)
+    if fourcc.upper() in KNOWN:
+        fourcc = fourcc.upper()
+    return CameraMode(fourcc, w, h, round(fps, 2))
 
 
 def _fourcc(code: int) -> str:
-    return code.to_bytes(4, "little").decode("ascii", "replace").strip()
+    """The four characters as the driver gives them: 'Y16 ' keeps its space (OpenCV needs all four)."""
+    return code.to_bytes(4, "little").decode("ascii", "replace").replace("\0", " ")
 
 
 def _code(fourcc: str) -> int:
     return int.from_bytes(fourcc.ljust(4).encode("ascii", "replace")[:4], "little")
 
 
-def _ask(ioctl, fd: int, request: int, layout: struct.Struct, *fields) -> tuple | None:
-    """One enumeration step: None when the driver says the list has ended (EINVAL)."""
+class _Budget:
+    def __init__(self):
+        self.left = MAX_CALLS
+
+
+def _ask(ioctl, fd: int, request: int, layout: struct.Struct, *fields, budget: _Budget | None = None) -> tuple | None:
+    """One enumeration step: None when the driver says the list has ended (EINVAL) or the budget is spent."""
+    if budget is not None:
+        if budget.left <= 0:
+            return None
+        budget.left -= 1
     buf = bytearray(layout.pack(*fields))
     try:
         ioctl(fd, request, buf, True)
@@ -108,10 +126,10 @@ def _fps(num: int, den: int) -> float | None:
     return round(den / num, 2) if num > 0 and den > 0 else None
 
 
-def _sizes(ioctl, fd: int, code: int) -> list[tuple[int, int]]:
+def _sizes(ioctl, fd: int, code: int, budget: _Budget) -> list[tuple[int, int]]:
     out = []
     for i in range(MAX_MODES):
-        r = _ask(ioctl, fd, VIDIOC_ENUM_FRAMESIZES, FRMSIZE, i, code, 0, 0, 0, 0, 0, 0, 0)
+        r = _ask(ioctl, fd, VIDIOC_ENUM_FRAMESIZES, FRMSIZE, i, code, 0, 0, 0, 0, 0, 0, 0, budget=budget)
         if r is None:
             break
         kind, v = r[2], r[3:]
@@ -126,10 +144,10 @@ def _sizes(ioctl, fd: int, code: int) -> list[tuple[int, int]]:
     return out
 
 
-def _rates(ioctl, fd: int, code: int, w: int, h: int) -> list[float]:
+def _rates(ioctl, fd: int, code: int, w: int, h: int, budget: _Budget) -> list[float]:
     out = []
     for i in range(MAX_MODES):
-        r = _ask(ioctl, fd, VIDIOC_ENUM_FRAMEINTERVALS, FRMIVAL, i, code, w, h, 0, 0, 0, 0, 0, 0, 0)
+        r = _ask(ioctl, fd, VIDIOC_ENUM_FRAMEINTERVALS, FRMIVAL, i, code, w, h, 0, 0, 0, 0, 0, 0, 0, budget=budget)
         if r is None:
             break
         kind, v = r[4], r[5:]
@@ -151,18 +169,23 @@ def enumerate_modes(fd: int, ioctl=None) -> list[CameraMode]:
         import fcntl
         ioctl = fcntl.ioctl
     modes: list[CameraMode] = []
+    budget = _Budget()
     for i in range(64):
-        r = _ask(ioctl, fd, VIDIOC_ENUM_FMT, FMTDESC, i, BUF_TYPE_VIDEO_CAPTURE, 0, b"", 0, 0)
+        r = _ask(ioctl, fd, VIDIOC_ENUM_FMT, FMTDESC, i, BUF_TYPE_VIDEO_CAPTURE, 0, b"", 0, 0, budget=budget)
         if r is None:
             break
         code = r[4]
         fourcc = _fourcc(code)
-        for w, h in _sizes(ioctl, fd, code):
-            for f in _rates(ioctl, fd, code, w, h):
-                modes.append(CameraMode(fourcc, w, h, f))
-                if len(modes) >= MAX_MODES:
-                    return modes
-    return list(dict.fromkeys(modes))
+        try:
+            sizes = _sizes(ioctl, fd, code, budget)
+            rates = {s: _rates(ioctl, fd, code, *s, budget) for s in sizes}
+        except OSError:
+            continue          # this format cannot be asked further (ENOTTY, EIO): the others still can
+        for (w, h), fs in rates.items():
+            modes += [CameraMode(fourcc, w, h, f) for f in fs if 0.5 <= f <= 1000]
+        if len(modes) >= MAX_MODES:
+            break
+    return list(dict.fromkeys(modes))[:MAX_MODES]
 
 
 @dataclass
@@ -220,6 +243,7 @@ def query_modes(device: str | os.PathLike, ioctl=None) -> list[CameraMode]:
 def choose_mode(modes: list[CameraMode], size: tuple[int, int] | None = None,
                 fps: float | None = None) -> CameraMode | None:
     """The mode to open (see the module's docstring); None when the camera listed none."""
+    modes = [m for m in modes if m.fourcc.rstrip() in DECODABLE] or modes   # OpenCV cannot show depth (Z16)
     if not modes:
         return None
     w, h = size or DEFAULT_SIZE
@@ -247,7 +271,7 @@ def summary(modes: list[CameraMode], limit: int = 6) -> str:
         sizes = sorted(best, key=lambda s: -s[0] * s[1])
         shown = " ".join(f"{w}x{h}@{best[(w, h)]:g}" for w, h in sizes[:limit])
         more = f" (+{len(sizes) - limit} more)" if len(sizes) > limit else ""
-        parts.append(f"{fourcc} {shown}{more}")
+        parts.append(f"{fourcc.rstrip()} {shown}{more}")
     return "; ".join(parts)
 
 
@@ -268,6 +292,8 @@ def load_choices(path: str | os.PathLike) -> dict:
     try:
         if not p.exists():
             return empty
+        if not p.is_file():       # a FIFO or a device would block the studio's start
+            raise ChoicesError(f"{p.name} is not a regular file")
         if p.stat().st_size > MAX_CHOICES_BYTES:
             raise ChoicesError(f"{p.name} is larger than {MAX_CHOICES_BYTES // 1024} KB")
         doc = json.loads(p.read_bytes().decode("utf-8-sig"))
