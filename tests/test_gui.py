@@ -617,3 +617,25 @@ def test_performance_tab_shows_cpu_per_frame(window, qtbot):
     g.cpu(now=10.0, cpu_now=5.0)
     g.i = 130
     assert g.cpu(now=11.0, cpu_now=5.3) == pytest.approx((10.0, 30.0))
+
+
+def test_autos_refinement_off_is_drawn_but_never_saved(window, qtbot, tmp_path):
+    """Auto leaves refinement off with hd masks: the drawing follows it, but the checkbox and last.json keep
+    the user's choice, which comes back with a tier where refinement pays (it used to be saved as the user's)."""
+    import json
+
+    from studio.segment.tiers import TierChoice
+    from ui.main_window import last_settings_path
+
+    assert window.settings.tier == "auto" and window.settings.refine
+    window._on_tier_chosen(TierChoice("hd", False, "with hd masks refinement adds ...: off", {}, True))
+    assert not window.viewport.settings.refine and window.settings.refine and window.controls.refine.isChecked()
+    window.apply_settings(window.settings.with_(max_coc=20.0))      # another change: saved
+    window._save_last()
+    saved = json.loads(last_settings_path().read_text())["settings"]
+    assert saved.get("max_coc") == 20.0 and "refine" not in saved      # refine stays at its default (on)
+    assert not window.viewport.settings.refine
+    window._on_tier_chosen(TierChoice("full", True, "full fits", {}, True))
+    assert window.viewport.settings.refine
+    window._on_tier_chosen("lite")                                       # a tier picked by hand: the user's choice
+    assert window.viewport.settings.refine

@@ -54,6 +54,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Backdrop Studio")
         self.banner = FaultBanner()
         self.settings = self._initial_settings(preset)
+        self._auto_no_refine = False    # Auto's "refinement off": applied to the drawing, never saved
         self.viewport = Viewport()
         self.viewport.set_settings(self.settings)
         self.masks = MaskPanel()
@@ -149,11 +150,16 @@ class MainWindow(QMainWindow):
                                                   f"defaults. {set_aside(p)}")
         return DEFAULTS
 
+    def _effective(self, s: EffectSettings) -> EffectSettings:
+        """What is drawn: the settings, with refinement off where Auto chose so for the tier it picked (the
+        checkbox and the saved settings keep the user's choice, which returns with another tier)."""
+        return s.with_(refine=False) if self._auto_no_refine and s.tier == "auto" and s.refine else s
+
     def apply_settings(self, s: EffectSettings, save: bool = True) -> None:
         bg_changed = s.background != self.settings.background
         tier_changed = s.tier != self.settings.tier
         self.settings = s
-        self.viewport.set_settings(s)
+        self.viewport.set_settings(self._effective(s))
         if self.controls.settings() != s:
             self.controls.set_settings(s)
         if bg_changed:
@@ -170,7 +176,7 @@ class MainWindow(QMainWindow):
 
     def _on_settings_changing(self, s):
         self.settings = s
-        self.viewport.set_settings(s)
+        self.viewport.set_settings(self._effective(s))
 
     def _on_settings_changed(self, s):
         self.apply_settings(s)
@@ -297,10 +303,11 @@ class MainWindow(QMainWindow):
         rate: portrait sources get general)."""
         if isinstance(choice, str):
             self.tiers.show_reason("")
-            return
-        self.tiers.show_reason(f"Auto chose {choice.tier}: {choice.reason}")
-        if not choice.refine and self.settings.refine:
-            self.apply_settings(self.settings.with_(refine=False), save=False)
+            self._auto_no_refine = False
+        else:
+            self.tiers.show_reason(f"Auto chose {choice.tier}: {choice.reason}")
+            self._auto_no_refine = not choice.refine
+        self.viewport.set_settings(self._effective(self.settings))
 
     def _on_tier_changed(self, tier: str):
         if tier and tier != self.settings.tier:
