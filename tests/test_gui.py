@@ -639,3 +639,30 @@ def test_autos_refinement_off_is_drawn_but_never_saved(window, qtbot, tmp_path):
     assert window.viewport.settings.refine
     window._on_tier_chosen("lite")                                       # a tier picked by hand: the user's choice
     assert window.viewport.settings.refine
+
+
+def test_a_late_error_from_a_replaced_output_does_not_stop_the_new_one(window, qtbot, tmp_path):
+    """An output stopped and replaced can still fail later (its reader stalled past stop()'s timeout); that
+    error used to close the new output's render slot and stop it with the old message."""
+    old_target, new_target = tmp_path / "a.y4m", tmp_path / "b.y4m"
+    assert window.start_output(str(old_target))
+    old = window.output.worker
+    assert window.start_output(str(new_target))
+    old.on_error("the reader went away (broken pipe)")       # as the old output thread would, late
+    qtbot.wait(200)
+    assert window.output.active and "output" not in window.banner.faults
+    assert window.output.worker is not old and (window.output.gl_readback or window.output.renders_preview)
+    window.stop_output()
+
+
+def test_a_source_switch_resets_the_outputs_smoothed_mask(window, qtbot, tmp_path):
+    assert window.start_output(str(tmp_path / "o.y4m"))
+    qtbot.waitUntil(lambda: window.output.worker.sent >= 5, timeout=20000)
+    calls = []
+    cpu = window.output._cpu
+    if cpu is not None:          # software GL: the output's CPU render draws the preview too
+        orig = cpu.reset
+        cpu.reset = lambda: (calls.append(1), orig())
+        window.start_source("demo")
+        qtbot.waitUntil(lambda: bool(calls), timeout=10000)
+    window.stop_output()

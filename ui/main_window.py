@@ -219,6 +219,7 @@ class MainWindow(QMainWindow):
         self.source_spec = spec
         self.sources.set_current(spec)
         self.viewport.reset_temporal()
+        self.output.reset_temporal()
         mode = self._camera_mode(spec)
         self.feed = LiveFeed(spec, self.settings.tier, self, camera_mode=mode, second_look=self.settings.second_look,
                              segment_on_change=self.settings.segment_on_change)

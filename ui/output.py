@@ -41,6 +41,7 @@ class WindowOutput(QObject):
         self._shown_lock = threading.Lock()
         self._shown = None
         self._notified = False
+        self._reset = False
         self.weight = None
 
     @property
@@ -64,7 +65,8 @@ class WindowOutput(QObject):
             h, w = image.shape[:2]
             return open_target(target, w, h, fps, should_stop=lambda: worker.slot.closed)
 
-        worker = SinkWorker(open_sink, self._flip if gl_readback else None, on_error=self._on_worker_error)
+        worker = SinkWorker(open_sink, self._flip if gl_readback else None,
+                            on_error=lambda message: self._on_worker_error(worker, message))
         self.worker = worker.start()
         if not gl_readback:
             self._cpu, self._bg = CpuRenderer(), None
@@ -107,10 +109,19 @@ class WindowOutput(QObject):
             self.worker.submit(image)
 
     # -- render and output threads ----------------------------------------------------------------------------
-    def _on_worker_error(self, message: str) -> None:
-        if self._packets is not None:
-            self._packets.close()   # the output failed: the preview goes back to drawing with GL
+    def _on_worker_error(self, worker: SinkWorker, message: str) -> None:
+        """From an output thread. An output stopped and replaced may still fail late (a reader that stalled
+        past stop()'s timeout): that must not stop the output running now."""
+        if worker is not self.worker:
+            return
+        packets = self._packets
+        if packets is not None:
+            packets.close()   # the output failed: the preview goes back to drawing with GL
         self.failed.emit(message)
+
+    def reset_temporal(self) -> None:
+        """A new source: the render thread's smoothed mask of the old one must not bleed into the first frames."""
+        self._reset = True
 
     def _flip(self, image):
         return cv2.flip(image, 1) if self.mirror else image
@@ -119,6 +130,9 @@ class WindowOutput(QObject):
         try:
             while (item := packets.get()) is not None:
                 packet, settings, background = item
+                if self._reset:
+                    self._reset = False
+                    self._cpu.reset()
                 bg = packet.background if packet.background is not None else background
                 if bg is not self._bg:
                     self._cpu.set_background(bg)
@@ -134,7 +148,8 @@ class WindowOutput(QObject):
                 worker.submit(self._flip(out))
         except Exception as e:        # a fault here stops only the output, never the window
             packets.close()
-            self.failed.emit(f"output render failed: {printable(e)}")
+            if worker is self.worker:
+                self.failed.emit(f"output render failed: {printable(e)}")
 
     # -- status ------------------------------------------------------------------------------------------------
     def status(self) -> str:
