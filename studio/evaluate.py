@@ -52,6 +52,7 @@ def masks(items: list[tuple[Path, Path]], tier: str = "full", refine: bool = Fal
             t = choose_tier(source_size=(img.shape[1], img.shape[0]), threads=threads).tier
         if t not in segs:
             segs[t] = Segmenter(t, threads=threads, second_look=second_look)
+        segs[t].reset()   # each image on its own: the second look's tracked crops belong to a video
         prob = predict(segs[t], img, (gt.shape[1], gt.shape[0]), refine, settings)
         yield img_p, prob >= 0.5, gt >= 128, t
         if log and (i + 1) % 50 == 0:

@@ -36,10 +36,10 @@ def second_look(data_dir):
 
 def test_second_look_at_small_people(ladder, second_look):
     """The issue's goals: lucia-video IoU >= 0.86 and BF >= 0.90, portraits-dev IoU >= 0.885 and never lower
-    than without it. Measured (hd): lucia 0.839 / 0.898 -> 0.888 / 0.939; portraits 0.884 / 0.803 ->
-    0.890 / 0.812."""
+    than without it. Measured (hd, each image on its own): lucia 0.839 / 0.898 -> 0.891 / 0.942; portraits
+    0.884 / 0.803 -> 0.889 / 0.811."""
     lucia, portraits = second_look["lucia-video"], second_look["portraits-dev"]
     assert lucia["iou_mean"] >= 0.87 and lucia["bf_mean"] >= 0.92
-    assert portraits["iou_mean"] >= 0.887
+    assert portraits["iou_mean"] >= 0.886
     assert portraits["iou_mean"] >= ladder["hd"]["portraits-dev"]["iou_mean"]
     assert portraits["bf_mean"] >= ladder["hd"]["portraits-dev"]["bf_mean"]

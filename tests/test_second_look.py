@@ -97,3 +97,16 @@ def test_segmenter_second_look_on_a_small_person(data_dir):
     assert "second_look" in r.timings and seg._look.used == 1
     plain = Segmenter("hd")(img)
     assert r.mask.shape == plain.mask.shape and np.abs(r.mask - plain.mask).max() > 0.2
+
+
+def test_eval_looks_at_each_image_on_its_own(data_dir, monkeypatch):
+    """The crops are tracked over a video; eval's images are unrelated, so the tracking starts afresh for each
+    (it was carried from one portrait to the next, which moved the figures)."""
+    from studio.evaluate import masks, pairs
+    from studio.segment.segmenter import Segmenter
+
+    resets = []
+    orig = Segmenter.reset
+    monkeypatch.setattr(Segmenter, "reset", lambda self: (resets.append(1), orig(self)))
+    items = pairs(data_dir / "portraits-dev")[:3]
+    assert len(list(masks(items, "hd", second_look=True))) == 3 and len(resets) == 3

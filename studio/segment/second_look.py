@@ -4,7 +4,7 @@ full-frame mask (which keeps the model's resolution, so nothing downstream chang
 A person standing back or seen full-body covers a small part of the frame, so the model sees them at a few
 dozen pixels. The crop around them, square and stretched into the model's input as every frame is, shows the
 model 1.5-2.5x more of the person. Measured with the hd tier (raw masks, `backdrop eval`): lucia-video (a
-walking, full-body person) IoU 0.839 -> 0.888, boundary F 0.898 -> 0.939; portraits-dev IoU 0.884 -> 0.890.
+walking, full-body person) IoU 0.839 -> 0.891, boundary F 0.898 -> 0.942; portraits-dev IoU 0.884 -> 0.889.
 At 720p it costs 5.5 ms (one more hd inference and the merge) when a crop is used, 0.5 ms when none is.
 
 - Boxes come from the current frame's full mask (one box per person, the two largest), padded by PAD, made
