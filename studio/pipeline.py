@@ -29,6 +29,7 @@ class Packet:
     tier: str = ""
     background: np.ndarray | None = None  # this frame's background, when it is a video
     still: bool = False              # the picture did not change since the last segmented frame (mask reused)
+    picture: int = 0                 # with segment-on-change: which segmented picture this frame is (0: none)
 
 
 def _segment(seg: Segmenter, prepare, p: Packet) -> Packet:
@@ -45,7 +46,7 @@ def render_packet(renderer, p: Packet):
     """The rendering half on the consumer's thread; fills the refine, composite and end-to-end latency timings.
     A packet whose mask-resolution half was prepared on the segmentation thread skips it here."""
     split = p.prepared is not None
-    kw = {"still": True} if p.still and getattr(renderer, "reuses_still", False) else {}
+    kw = {"picture": p.picture} if getattr(renderer, "reuses_still", False) else {}
     t0 = time.perf_counter()
     out = (renderer.render(p.frame, p.mask, prepared=p.prepared, **kw) if split
            else renderer.render(p.frame, p.mask, **kw))
@@ -353,12 +354,14 @@ class LivePipeline:
                     saver.reset()   # switched on again later, it starts from a frame that is segmented
                 if mask is not None:   # made for a picture equal to this one, or moved to this one
                     p.mask, p.still = mask, kind == "still"
+                    p.picture = saver.picture if p.still else 0
                     if self.prepare is not None:
                         p.prepared = self.prepare(p.frame, p.mask)
                 else:
                     _segment(seg, self.prepare, p)
                     if self.segment_on_change:
                         saver.segmented(p.mask)
+                        p.picture = saver.picture
                 p.tier = self.tier_used
                 if self._drop_stale:
                     self.packets.put(p)

@@ -329,13 +329,44 @@ def test_gaussian_kernel_of_a_vanishing_sigma_is_one_tap():
 
 
 def test_video_background_renderer_passes_the_live_pipelines_still_flag(portrait, mask, data_dir):
-    """The live pipeline renders a still frame with still=True; the video-background wrapper took no such
-    argument and vcam with a video background failed on the first still frame."""
+    """The live pipeline renders with picture=N (which segmented picture a frame is); the video-background
+    wrapper took no such argument and vcam with a video background failed on the first still frame."""
     from studio.capture.background import BackgroundFeed
     from studio.render import VideoBackgroundRenderer
 
     clip = sorted((data_dir / "webcam-clips/videos").iterdir())[0]
     r = VideoBackgroundRenderer(CpuRenderer(EffectSettings(mode="replace")), BackgroundFeed(str(clip)))
     a = r.render(portrait, mask)
-    b = r.render(portrait, mask, still=True)
+    b = r.render(portrait, mask, picture=3)
     assert a.shape == b.shape == portrait.shape
+
+
+def test_blur_layer_reused_only_for_the_same_picture_and_settings(portrait, mask):
+    """A still frame reuses the blur layer drawn for the picture it equals, never another picture's (a carried
+    frame's, or one from before a mode switch) and never one drawn with other settings."""
+    r = CpuRenderer(EffectSettings(mode="blur"))
+    a = r.render(portrait, mask, picture=1)
+    other = cv2.GaussianBlur(portrait, (0, 0), 6)
+    assert np.array_equal(r.render(other, mask, picture=1), _over_cached_layer(r, other, mask))  # layer kept
+    b = r.render(other, mask, picture=2)                           # another picture: drawn anew
+    assert not np.array_equal(a, b)
+    fresh = CpuRenderer(EffectSettings(mode="blur")).render(other, mask)
+    r2 = CpuRenderer(EffectSettings(mode="blur"))
+    r2.render(portrait, mask, picture=1)
+    r2.render(portrait, mask, EffectSettings(mode="replace"), picture=0)
+    assert np.array_equal(r2.render(other, mask, picture=0), fresh)  # unknown picture: never reused
+    r3 = CpuRenderer(EffectSettings(mode="blur"))
+    r3.render(portrait, mask, picture=1)
+    changed = r3.render(portrait, mask, EffectSettings(mode="blur", max_coc=30.0), picture=1)
+    assert np.array_equal(changed, CpuRenderer(EffectSettings(mode="blur", max_coc=30.0)).render(portrait, mask))
+
+
+def _over_cached_layer(r, frame, mask):
+    """The frame composited over the blur layer cached in `r` (what a still frame must show); the mask is the
+    same every frame, so the smoothed weight is the mask's own."""
+    from studio.render import kernels
+    from studio.render.cpu import _EMPTY_ROWS, _TINT, expand_rows
+
+    w, _ = CpuRenderer(r.settings).prepare(frame, mask)
+    return kernels.composite_rows(frame, expand_rows(w, frame.shape[1]), r._blur_rows[1], _EMPTY_ROWS, frame, 1,
+                                  False, _TINT, _EMPTY_ROWS, _EMPTY_ROWS, _EMPTY_ROWS)

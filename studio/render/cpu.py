@@ -61,7 +61,7 @@ class CpuRenderer:
     """Stateful (temporal smoothing); one per stream. Call render() from one thread at a time."""
 
     name = "cpu"
-    reuses_still = True   # render(still=True): the blurred background of the frame before is used again
+    reuses_still = True   # render(picture=N): a frame that is picture N again reuses the blur layer drawn for N
 
     def __init__(self, settings: EffectSettings | None = None):
         self.settings = settings or EffectSettings()
@@ -103,9 +103,9 @@ class CpuRenderer:
         return weight, (time.perf_counter() - t0) * 1e3
 
     def render(self, frame: np.ndarray, mask: np.ndarray, settings: EffectSettings | None = None,
-               prepared=None, still: bool = False) -> np.ndarray:
-        """still: the picture has not changed since the last frame (the live pipeline's still gate), so the
-        blur layer drawn for it serves again: the blur pass is the render's most costly part."""
+               prepared=None, picture: int = 0) -> np.ndarray:
+        """picture: the live pipeline's serial of the segmented picture this frame equals (0: unknown). A
+        frame of the picture whose blur layer was drawn last reuses it, the render's most costly part."""
         s = settings or self.settings
         fh, fw = frame.shape[:2]
         plan = make_plan(s, (fw, fh), (mask.shape[1], mask.shape[0]))
@@ -114,14 +114,14 @@ class CpuRenderer:
         lrows = erows = frows = brows = grows = _EMPTY_ROWS
         bg = frame
         if s.mode == "blur":
-            key = (fw, fh, plan.blur_w, plan.blur_h, plan.cmax, plan.coc_taps)
-            if still and self._blur_rows is not None and self._blur_rows[0] == key:
+            key = (picture, fw, fh, s)   # the settings too: coverage, refinement, smoothing shape the weight
+            if picture and self._blur_rows is not None and self._blur_rows[0] == key:
                 lrows = self._blur_rows[1]
             else:
                 small = grid_sample(frame, plan.blur_w, plan.blur_h)
                 wb = kernels.resample_weight(weight, plan.blur_w, plan.blur_h)
                 lrows = expand_rows(coc_blur(small, wb, plan), fw)
-                self._blur_rows = (key, lrows)
+                self._blur_rows = (key, lrows) if picture else None
         elif s.mode == "replace":
             bg = self._background(plan)
             if plan.wrap_strength > 0 and len(plan.wrap_kernel) > 1:

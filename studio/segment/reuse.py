@@ -139,11 +139,13 @@ class SegmentOnChange:
         self.carry = MotionCarry()
         self._last = None
         self._grey = None
+        self.picture = 0      # serial of the picture last segmented: still frames are that picture again
 
     def reset(self) -> None:
         self.gate.reset()
         self.carry.reset()
         self._last = None
+        self.picture += 1
 
     def decide(self, frame: np.ndarray):
         self._grey = small_grey(frame)
@@ -155,6 +157,7 @@ class SegmentOnChange:
         return "segment", None
 
     def segmented(self, mask: np.ndarray) -> None:
+        self.picture += 1
         self._last = mask
         self.gate.reference(self._grey)
         self.carry.keyframe(self._grey, mask)
