@@ -98,7 +98,8 @@ class WindowOutput(QObject):
             self._packets.put((packet, settings, background))
 
     def take_image(self):
-        """(packet, image) the render thread drew last and the preview has not taken, or None."""
+        """(packet, image, the CPU render's stage ms) the render thread drew last and the preview has not taken,
+        or None."""
         with self._shown_lock:
             self._notified = False
             item, self._shown = self._shown, None
@@ -140,7 +141,7 @@ class WindowOutput(QObject):
                 prepared = self._cpu.prepare(packet.frame, packet.mask, settings)
                 out = self._cpu.render(packet.frame, packet.mask, settings, prepared=prepared)
                 with self._shown_lock:
-                    self._shown = (packet, out)
+                    self._shown = (packet, out, dict(self._cpu.timings))
                     self.weight = prepared[0]      # the refined mask, for the window's mask panel
                     notify, self._notified = not self._notified, True
                 if notify:

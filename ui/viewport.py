@@ -153,21 +153,21 @@ class Viewport(QOpenGLWidget):
             GL.glClearColor(*LETTERBOX_RGB, 1.0)
             GL.glClear(GL.GL_COLOR_BUFFER_BIT)
             return
-        p, image = self._shown
+        p, image, timings = self._shown
         t0 = time.perf_counter()
         self.renderer.show(image, (*target, self.settings.mirror))
         if new:
             self._drawn_packet = p
-            self._pending = (p, t0, time.perf_counter())
+            self._pending = (p, t0, time.perf_counter(), timings)   # the output render's own stage times
 
     def _on_frame_swapped(self) -> None:
         """The frame is on screen: end-to-end latency is capture time to this buffer swap."""
         pend, self._pending = self._pending, None
         if pend is None:
             return
-        p, t0, t1 = pend
+        p, t0, t1, cpu = pend if len(pend) == 4 else (*pend, None)
         now = time.perf_counter()
-        gpu = self.renderer.gpu_ms if self.renderer else {}
+        gpu = cpu if cpu is not None else (self.renderer.gpu_ms if self.renderer else {})
         self.frame_drawn.emit({**p.timings, "refine": gpu.get("refine", 0.0),
                                "render": gpu.get("render", (t1 - t0) * 1e3),
                                "latency": (now - p.t_in) * 1e3})
