@@ -178,7 +178,7 @@ def flicker_test():
     return out
 
 
-def bench_live(frames):
+def bench_live(frames, only=None):
     """CPU per delivered frame at the camera's rate (bench --live): the doctor clip at 720p30 and 1080p30, blur
     and replace, default settings (Auto), with and without segmenting only on change; and a still picture."""
     from types import SimpleNamespace
@@ -188,18 +188,45 @@ def bench_live(frames):
     out = {}
     clip = str(DATA / "stock-people/videos/doctor-26732.mp4")
     still = str(DATA / "stock-people/images/girl-919048_1280.jpg")
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)   # as the commands run OpenCV (studio.cli sets it before importing cv2)
     runs = [("720p30_blur", clip, "1280x720", "blur", True), ("720p30_blur_every_frame", clip, "1280x720", "blur",
             False), ("1080p30_blur", clip, "1920x1080", "blur", True), ("720p30_replace", clip, "1280x720",
             "replace", True), ("1080p30_replace", clip, "1920x1080", "replace", True),
             ("720p30_still_picture", still, "1280x720", "blur", True),
             ("720p30_still_picture_every_frame", still, "1280x720", "blur", False)]
     for name, src, size, mode, on_change in runs:
+        if only and name not in only:
+            continue
         a = SimpleNamespace(source=src, size=size, fps=30.0, frames=frames, tier="auto", mode=mode,
                             renderer="cpu", refine=True, second_look=False, segment_on_change=on_change,
                             sink="null")
         r = run_live_bench(a)
         out[name] = {k: r[k] for k in ("cpu_ms_per_frame", "core_percent", "cpu_ms_per_frame_by_thread",
                                        "segmented_percent", "tier", "fps", "dropped")}
+    cv2.setNumThreads(threads)
+    return out
+
+
+def peer_recipe(frames, ours_ms: float | None) -> dict:
+    """The peer recipe (benchmarks/peer_recipe.py) run by .venv-peer's python on the doctor clip at 720p30,
+    and the ratio of its CPU per frame to ours (live_cpu 720p30_blur)."""
+    import subprocess
+
+    from studio.segment.models import models_dir
+
+    py = ROOT / ".venv-peer" / "bin" / "python"
+    if not py.exists():
+        return {"error": "no .venv-peer: run `make bench-peer`"}
+    r = subprocess.run([str(py), str(ROOT / "benchmarks" / "peer_recipe.py"),
+                        str(models_dir() / "selfie_segmentation_landscape.tflite"),
+                        str(DATA / "stock-people/videos/doctor-26732.mp4"), "--frames", str(frames)],
+                       capture_output=True, text=True, timeout=1800)
+    if r.returncode != 0:
+        return {"error": (r.stderr.strip().splitlines() or ["failed"])[-1]}
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    if ours_ms:
+        out["ratio_to_ours"] = round(out["cpu_ms_per_frame"] / ours_ms, 2)
     return out
 
 
@@ -282,6 +309,8 @@ def refinement(step):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--peer", action="store_true",
+                    help="only the peer recipe against our live CPU at 720p30 (needs .venv-peer: make bench-peer)")
     ap.add_argument("--out", default=str(ROOT / "bench-results"))
     a = ap.parse_args()
     n = 50 if a.quick else 300
@@ -291,6 +320,12 @@ def main():
     warmup()
     res = {"machine": {"node": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version()},
            "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    if a.peer:
+        live = bench_live(300, only=("720p30_blur",))
+        res["live_cpu"] = live
+        res["peer_recipe"] = peer_recipe(300, live["720p30_blur"]["cpu_ms_per_frame"])
+        print(json.dumps(res, indent=1))
+        return
     res["segmenter_720p_1thread_ms"] = bench_segmenter(n)
     cv2.setNumThreads(1)
     res["cpu_renderer_720p_1thread_ms"] = bench_cpu_renderer(n // 2)
@@ -299,6 +334,7 @@ def main():
     res["second_look"] = second_look(4 if a.quick else 1)
     res["pipeline"] = bench_pipeline(120 if a.quick else 600)
     res["live_cpu"] = bench_live(150 if a.quick else 600)
+    res["peer_recipe"] = peer_recipe(150 if a.quick else 600, res["live_cpu"]["720p30_blur"]["cpu_ms_per_frame"])
     try:
         res["gl_per_pass_ms"] = bench_gl(n // 5)
     except Exception as e:
