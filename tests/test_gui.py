@@ -28,16 +28,31 @@ def _core_profile():
 _core_profile()
 
 
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
+def _make_window(qtbot, tmp_path, monkeypatch, cpu_preview: bool):
     monkeypatch.setenv("BACKDROP_CONFIG", str(tmp_path / "config"))
     from ui.main_window import MainWindow
 
+    monkeypatch.setattr(MainWindow, "cpu_preview", cpu_preview)
     w = MainWindow(source="demo")
     qtbot.addWidget(w)
     w.resize(1280, 720)
     w.show()
     qtbot.waitUntil(lambda: w.frames >= 5, timeout=20000)
+    return w
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch):
+    """The window as it runs here: on llvmpipe the CPU twin draws the preview."""
+    w = _make_window(qtbot, tmp_path, monkeypatch, True)
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def gl_window(qtbot, tmp_path, monkeypatch):
+    """The window with the GLSL passes drawing the preview, as on a GPU."""
+    w = _make_window(qtbot, tmp_path, monkeypatch, False)
     yield w
     w.close()
 
@@ -51,9 +66,13 @@ def _grab(w, qtbot):
     return arr.reshape(img.height(), img.width(), 4)[..., :3].astype(np.int16)
 
 
-def test_window_starts_and_draws(window, qtbot):
+@pytest.mark.parametrize("which", ["window", "gl_window"])
+def test_window_starts_and_draws(which, request, qtbot):
+    """Both previews: the CPU twin's image (software GL, as here) and the GLSL passes (as on a GPU)."""
     from PySide6.QtGui import QSurfaceFormat
 
+    window = request.getfixturevalue(which)
+    assert window.output.renders_preview == (which == "window")
     fmt = window.viewport.context().format()
     assert (fmt.majorVersion(), fmt.minorVersion()) >= (3, 3)
     assert fmt.profile() == QSurfaceFormat.OpenGLContextProfile.CoreProfile
@@ -63,7 +82,9 @@ def test_window_starts_and_draws(window, qtbot):
                     timeout=5000)   # both thumbnails show a real picture (a null QPixmap is never None)
 
 
-def test_controls_change_the_output(window, qtbot):
+@pytest.mark.parametrize("which", ["window", "gl_window"])
+def test_controls_change_the_output(which, request, qtbot):
+    window = request.getfixturevalue(which)
     window.apply_settings(window.settings.with_(mode="none"))
     plain = _grab(window, qtbot)
     window.apply_settings(window.settings.with_(mode="mask"))
@@ -400,7 +421,8 @@ def test_slider_release_settles_at_once(window, qtbot):
     assert blocker.args == [sl.value()]
 
 
-def test_a_source_switch_drops_the_old_mask_history(window, qtbot):
+def test_a_source_switch_drops_the_old_mask_history(gl_window, qtbot):
+    window = gl_window
     """The smoothed mask of the old source must not bleed into the new one (vcam already reset it)."""
     assert window.viewport.renderer._have_state
     window.start_source("demo")

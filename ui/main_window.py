@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import collections
+import os
 import time
 from functools import partial
 from pathlib import Path
@@ -48,6 +49,8 @@ class MainWindow(QMainWindow):
     frames_drawn = Signal(int)
     source_failed = Signal(str)
     camera_ioctl = None      # the ioctl used to ask cameras for their modes (tests put a fake driver here)
+    # on software GL the CPU twin draws the preview; BACKDROP_GL_PREVIEW=1 keeps the GLSL passes (tests use it)
+    cpu_preview = os.environ.get("BACKDROP_GL_PREVIEW", "") in ("", "0")
 
     def __init__(self, source: str | None = None, preset: str | None = None):
         super().__init__()
@@ -136,6 +139,7 @@ class MainWindow(QMainWindow):
         self.sources.open_file.connect(self._on_open_file)
         self.viewport.frame_drawn.connect(self._on_frame_drawn)
         self.viewport.gl_failed.connect(lambda m: self.banner.set_fault("gl", m))
+        self.viewport.gl_ready.connect(lambda software: self._preview_on_cpu())
 
     # -- settings -----------------------------------------------------------------------------------------
     def _initial_settings(self, preset: str | None) -> EffectSettings:
@@ -527,14 +531,23 @@ class MainWindow(QMainWindow):
     def stop_output(self, _checked: bool = False) -> None:
         error = self.output.stop()
         self.viewport.output_stopped()
+        self._preview_on_cpu()
         self.output_label.setText("")
         if error is None:
             self.statusBar().showMessage("output stopped", 4000)
+
+    def _preview_on_cpu(self) -> None:
+        """On a software rasteriser the CPU twin draws the preview on its own thread (the same maths; a fraction
+        of llvmpipe's cost), and the viewport only shows its image; on a GPU the GLSL passes draw it."""
+        if (self.cpu_preview and self.viewport.renderer is not None and self.viewport.software_gl
+                and not self.output.active):
+            self.output.start_preview()
 
     def _on_output_failed(self, message: str) -> None:
         """The output stopped (no backend, device busy, the reader gone, disk full); the preview goes on."""
         self.output.stop()
         self.viewport.output_stopped()
+        self._preview_on_cpu()
         self.output_label.setText("")
         text = f"Output stopped: {message} (run `backdrop doctor` to check the virtual camera set-up)"
         self.banner.set_fault("output", text)

@@ -50,8 +50,21 @@ class WindowOutput(QObject):
 
     @property
     def renders_preview(self) -> bool:
-        """True while the CPU twin draws both the output and the preview (software GL)."""
-        return self.worker is not None and self._packets is not None and not self._packets.closed
+        """True while the CPU twin draws the preview (and the output, if one is on): on software GL."""
+        return self._packets is not None and not self._packets.closed
+
+    def start_preview(self) -> None:
+        """Software GL without an output: the render thread draws the preview alone (the CPU twin costs a
+        software rasteriser's GL passes a fraction: 720p blur 5 ms against 35 ms on llvmpipe)."""
+        if self._packets is None:
+            self._start_render(None)
+
+    def _start_render(self, worker) -> None:
+        self._cpu, self._bg = CpuRenderer(), None
+        self._packets = LatestSlot()
+        self._render_thread = threading.Thread(target=self._render_loop, args=(self._packets, worker),
+                                               name="preview-render", daemon=True)
+        self._render_thread.start()
 
     def start(self, target: str, fps: float, gl_readback: bool) -> None:
         """Raise StudioError (one line) for a target that cannot be used; the sink itself opens on the output
@@ -69,11 +82,7 @@ class WindowOutput(QObject):
                             on_error=lambda message: self._on_worker_error(worker, message))
         self.worker = worker.start()
         if not gl_readback:
-            self._cpu, self._bg = CpuRenderer(), None
-            self._packets = LatestSlot()
-            self._render_thread = threading.Thread(target=self._render_loop, args=(self._packets, worker),
-                                                   name="output-render", daemon=True)
-            self._render_thread.start()
+            self._start_render(worker)
 
     def stop(self) -> str | None:
         """Stop sending: a recording holding a frame is completed, an empty one leaves nothing behind."""
@@ -146,10 +155,11 @@ class WindowOutput(QObject):
                     notify, self._notified = not self._notified, True
                 if notify:
                     self.image_ready.emit()
-                worker.submit(self._flip(out))
+                if worker is not None:
+                    worker.submit(self._flip(out))
         except Exception as e:        # a fault here stops only the output, never the window
             packets.close()
-            if worker is self.worker:
+            if worker is not None and worker is self.worker:
                 self.failed.emit(f"output render failed: {printable(e)}")
 
     # -- status ------------------------------------------------------------------------------------------------

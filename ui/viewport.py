@@ -13,6 +13,7 @@ from studio.settings import EffectSettings
 class Viewport(QOpenGLWidget):
     frame_drawn = Signal(dict)     # per-frame stage timings incl. end-to-end latency
     gl_failed = Signal(str)
+    gl_ready = Signal(bool)        # the GL renderer is up; True on a software rasteriser
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -77,6 +78,7 @@ class Viewport(QOpenGLWidget):
             self.software_gl = any(k in name for k in SOFTWARE_GL)
             ctx = self.context()
             ctx.aboutToBeDestroyed.connect(self._cleanup)
+            self.gl_ready.emit(self.software_gl)
         except Exception as e:  # a broken driver must not take the window down
             self.renderer = None
             self.gl_failed.emit(f"OpenGL renderer unavailable: {e}")
