@@ -133,3 +133,25 @@ def test_the_live_pipeline_marks_reused_masks_still(data_dir):
     segmented = ["inference" in p.timings for p in got]
     assert segmented == [True, False, False, False, False] * 2 + [True, False]
     assert [p.still for p in got] == [False, True, True, False, False] * 2 + [False, True]
+
+
+def test_the_flow_is_tried_less_often_while_it_fails():
+    """On motion the flow does not explain (most webcam frames), each try costs 0.5 ms for nothing: after a
+    failure the next 1, 2, 4, then 8 chances skip it; a success resets that."""
+    from studio.segment.reuse import MotionCarry
+
+    rng = np.random.default_rng(0)
+    carry = MotionCarry(every=1000)
+    calls = []
+    real = carry._dis.calc
+    carry._dis = type("D", (), {"calc": lambda self, a, b, c: (calls.append(1), real(a, b, c))[1]})()
+    key = rng.integers(0, 255, (88, 160), np.uint8)
+    carry.keyframe(key, np.zeros((176, 320), np.float32))
+    tried = []
+    for _ in range(20):
+        n = len(calls)
+        carry.carry(rng.integers(0, 255, (88, 160), np.uint8))   # noise: never explained
+        tried.append(len(calls) > n)
+    assert tried[:8] == [True, False, True, False, False, True, False, False] and sum(tried) <= 6
+    carry._skip = 0
+    assert carry.carry(key) is not None and carry._backoff == 0      # explained: tried every time again

@@ -93,6 +93,8 @@ class MotionCarry:
         self._since = 0
         self._grid = None
         self.carried = 0
+        self._skip = 0        # attempts to skip: after failures the flow (0.5 ms) is tried less often
+        self._backoff = 0
 
     def reset(self) -> None:
         self._key_grey = self._key_mask = None
@@ -106,6 +108,9 @@ class MotionCarry:
         """The key mask moved to this frame, or None when this frame must be segmented."""
         if self._key_mask is None or self._since >= self.every - 1 or grey.shape != self._key_grey.shape:
             return None
+        if self._skip > 0:    # the motion has not been one the flow explains lately
+            self._skip -= 1
+            return None
         flow = self._dis.calc(grey, self._key_grey, None)          # this frame -> the key frame
         gh, gw = grey.shape
         if self._grid is None or self._grid[0].shape != grey.shape:
@@ -113,7 +118,10 @@ class MotionCarry:
         mx, my = self._grid[0] + flow[..., 0], self._grid[1] + flow[..., 1]
         warped = cv2.remap(self._key_grey, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         if np.count_nonzero(np.abs(warped.astype(np.float32) - grey) > self.residual) > THRESHOLD:
+            self._backoff = min(8, max(1, 2 * self._backoff))   # try again after 1, 2, 4, 8 chances
+            self._skip = self._backoff
             return None      # some part of the picture is not explained by the flow
+        self._backoff = 0
         mh, mw = self._key_mask.shape
         fl = cv2.resize(flow, (mw, mh), interpolation=cv2.INTER_LINEAR)
         fl[..., 0] *= mw / gw
