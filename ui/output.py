@@ -6,7 +6,8 @@ source's size and reads it back through double-buffered PBOs (no GPU stall); the
 costs the GUI thread most, one render serves both: a render thread draws each packet with the CPU twin (the
 same maths), hands the image to the SinkWorker and back to the viewport, which only shows it. The preview is then
 exactly the output, and a sink that blocks (a FIFO whose reader paused) only drops frames: the render thread
-never waits for it, so the preview keeps running."""
+never waits for it, so the preview keeps running. On a software rasteriser the render thread also draws the
+preview while no output is on (start_preview): the window then never runs llvmpipe's effect passes."""
 from __future__ import annotations
 
 import threading
