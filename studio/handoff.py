@@ -24,6 +24,15 @@ class LatestSlot:
             self._item = item
             self._cv.notify_all()
 
+    def put_if_empty(self, item) -> bool:
+        """Hand over `item` only if the slot is empty (nothing is replaced or counted); False otherwise."""
+        with self._cv:
+            if self._closed or self._item is not None:
+                return False
+            self._item = item
+            self._cv.notify_all()
+            return True
+
     def put_wait(self, item) -> bool:
         """Hand over `item` once the slot is empty; False if the slot was closed first."""
         with self._cv:

@@ -688,3 +688,23 @@ def test_a_source_switch_resets_the_outputs_smoothed_mask(window, qtbot, tmp_pat
         window.start_source("demo")
         qtbot.waitUntil(lambda: bool(calls), timeout=10000)
     window.stop_output()
+
+
+def test_a_stalled_source_still_shows_a_settings_change(window, qtbot):
+    """With the CPU-drawn preview, a change of settings draws the last frame again even when no new frame
+    comes (the source stalled), as the GL preview repaints the packet it holds."""
+    def shown():
+        img = window.viewport.grabFramebuffer()
+        arr = np.array(img.constBits(), copy=True).reshape(img.height(), img.bytesPerLine())[:, :img.width() * 4]
+        return arr.reshape(img.height(), img.width(), 4)[..., :3].astype(np.int16)
+
+    qtbot.waitUntil(lambda: window.frames >= 5, timeout=20000)
+    window.stop_threads()                       # no more frames from here on
+    n = window.frames
+    window.apply_settings(window.settings.with_(mode="none"))
+    qtbot.waitUntil(lambda: window.frames > n, timeout=5000)
+    plain = shown()
+    n = window.frames
+    window.apply_settings(window.settings.with_(mode="mask"))
+    qtbot.waitUntil(lambda: window.frames > n, timeout=5000)
+    assert (shown()[..., 1] - plain[..., 1]).mean() > 5       # the green tint, on the frame it already had

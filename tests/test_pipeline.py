@@ -189,3 +189,11 @@ def test_window_does_not_measure_tiers_on_the_gui_thread(tight_machine, monkeypa
     assert pipe.get(timeout=20) is not None
     pipe.stop()
     assert calls == ["segment"]
+
+
+def test_latest_slot_put_if_empty_never_replaces_or_counts():
+    slot = LatestSlot()
+    assert slot.put_if_empty(1) and not slot.put_if_empty(2)
+    assert slot.get(0) == 1 and slot.dropped == 0
+    slot.close()
+    assert not slot.put_if_empty(3) and slot.get(0) is None

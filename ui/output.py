@@ -107,6 +107,12 @@ class WindowOutput(QObject):
         if self._packets is not None and packet is not None:
             self._packets.put((packet, settings, background))
 
+    def redraw(self, packet, settings, background) -> None:
+        """The settings or the background changed: draw the current packet again, unless a newer one waits
+        already (a stalled source must still show a slider's effect)."""
+        if self._packets is not None and packet is not None:
+            self._packets.put_if_empty((packet, settings, background))
+
     def take_image(self):
         """(packet, image, the CPU render's stage ms) the render thread drew last and the preview has not taken,
         or None."""

@@ -53,7 +53,7 @@ class Viewport(QOpenGLWidget):
 
     def set_settings(self, s: EffectSettings) -> None:
         self.settings = s
-        self.update()
+        self._redraw()
 
     def reset_temporal(self) -> None:
         """A new source: the smoothed mask of the old one must not bleed into the first frames."""
@@ -63,6 +63,14 @@ class Viewport(QOpenGLWidget):
     def set_background(self, image) -> None:
         self.background = image
         self._bg_dirty = True
+        self._redraw()
+
+    def _redraw(self) -> None:
+        """Draw the current frame again with new settings: through the CPU render when it draws the preview
+        (the GL path repaints from the packet it holds)."""
+        out = self.output
+        if out is not None and out.renders_preview:
+            out.redraw(self.packet, self.settings, self.background)
         self.update()
 
     def initializeGL(self) -> None:
