@@ -708,3 +708,17 @@ def test_a_stalled_source_still_shows_a_settings_change(window, qtbot):
     window.apply_settings(window.settings.with_(mode="mask"))
     qtbot.waitUntil(lambda: window.frames > n, timeout=5000)
     assert (shown()[..., 1] - plain[..., 1]).mean() > 5       # the green tint, on the frame it already had
+
+
+def test_a_remembered_mode_the_camera_no_longer_lists_is_shown_as_chosen(qtbot, tmp_path, monkeypatch):
+    import json
+
+    mw, spec = _fake_camera(tmp_path, monkeypatch)
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "cameras.json").write_text(json.dumps(
+        {"format": "backdrop-cameras", "source": spec, "modes": {"C920 [usb-1]": "800x600@30:MJPG"}}))
+    w = mw.MainWindow()
+    qtbot.addWidget(w)
+    assert w.sources.current_mode() == "800x600@30:MJPG"        # not "Auto": this is what the camera opens in
+    assert "remembered" in w.sources.mode_combo.currentText()
+    w.close()

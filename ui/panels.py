@@ -309,7 +309,10 @@ class SourceSelector(QGroupBox):
         for m in modes:
             self.mode_combo.addItem(m.label(), m.spec())
         i = self.mode_combo.findData(chosen) if chosen else 0
-        self.mode_combo.setCurrentIndex(max(i, 0))
+        if i < 0:   # remembered, and what opens, though the camera does not list it now: shown as it is
+            self.mode_combo.addItem(f"{chosen} (remembered; not listed by the camera now)", chosen)
+            i = self.mode_combo.count() - 1
+        self.mode_combo.setCurrentIndex(i)
         self.mode_combo.setVisible(True)
 
     def current_mode(self) -> str:
