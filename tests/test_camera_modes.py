@@ -187,3 +187,11 @@ def test_a_fifo_as_the_choices_file_does_not_block(tmp_path):
     os.mkfifo(p)
     with pytest.raises(m.ChoicesError, match="not a regular file"):
         m.load_choices(p)
+
+
+def test_the_choices_file_keeps_the_newest_cameras(tmp_path):
+    p = tmp_path / "cameras.json"
+    modes = {f"cam {i}": "640x480@30:YUYV" for i in range(300)}
+    p.write_text(json.dumps({"format": "backdrop-cameras", "modes": modes}))
+    kept = m.load_choices(p)["modes"]
+    assert len(kept) == 256 and "cam 299" in kept and "cam 0" not in kept

@@ -722,3 +722,13 @@ def test_a_remembered_mode_the_camera_no_longer_lists_is_shown_as_chosen(qtbot, 
     assert w.sources.current_mode() == "800x600@30:MJPG"        # not "Auto": this is what the camera opens in
     assert "remembered" in w.sources.mode_combo.currentText()
     w.close()
+
+
+def test_the_drop_total_does_not_fall_when_an_output_stops(window, qtbot, tmp_path):
+    assert window.start_output(str(tmp_path / "o.y4m"))
+    qtbot.waitUntil(lambda: window.output.worker.sent >= 5, timeout=20000)
+    if window.output._packets is not None:
+        window.output._packets.dropped += 7          # as if the render had fallen behind
+    before = window.output.render_dropped
+    window.stop_output()
+    assert window.output.render_dropped >= before

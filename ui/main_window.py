@@ -343,7 +343,7 @@ class MainWindow(QMainWindow):
         self.latencies.append(timings.get("latency", 0.0))
         self.graphs.add(time.perf_counter(), timings)
         self.dropped_seen = ((self.feed.pipeline.dropped if self.feed is not None else 0) + self.viewport.dropped
-                             + (self.output._packets.dropped if self.output.renders_preview else 0))
+                             + self.output.render_dropped)
         self._last_latency = timings.get("latency", 0.0)
         self._show_status()
         self.frames_drawn.emit(self.frames)

@@ -44,7 +44,7 @@ class WindowOutput(QObject):
         self._notified = False
         self._reset = False
         self.weight = None
-
+        self.render_dropped_before = 0   # frames the render slots of stopped renders dropped
     @property
     def active(self) -> bool:
         return self.worker is not None
@@ -91,10 +91,16 @@ class WindowOutput(QObject):
         if self._packets is not None:
             self._packets.close()
             self._render_thread.join()
+            self.render_dropped_before += self._packets.dropped
             self._packets = self._render_thread = None
         with self._shown_lock:
             self._shown = self.weight = None
         return worker.stop() if worker is not None else None
+
+    @property
+    def render_dropped(self) -> int:
+        """Every frame the CPU render's slots dropped since the window opened (preview and output)."""
+        return self.render_dropped_before + (self._packets.dropped if self._packets is not None else 0)
 
     @property
     def dropped(self) -> int:

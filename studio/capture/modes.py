@@ -306,7 +306,7 @@ def load_choices(path: str | os.PathLike) -> dict:
     out = {"source": source if isinstance(source, str) and source.startswith("camera:") and len(source) < 256
            else "", "modes": {}}
     if isinstance(modes, dict):
-        for key, spec in list(modes.items())[:256]:
+        for key, spec in list(modes.items())[-256:]:   # the newest cameras (dicts keep the order written)
             try:
                 out["modes"][str(key)[:200]] = parse_mode(spec).spec()
             except StudioError:
