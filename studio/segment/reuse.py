@@ -29,9 +29,14 @@ THRESHOLD = 8           # cells: more changed cells than this, and the picture c
 MAX_REUSE = 2           # at most this many frames in a row reuse a mask
 
 
+def changed_cells(grey: np.ndarray, ref: np.ndarray, cell_diff: float = CELL_DIFF) -> int:
+    """How many cells of a small grey copy differ from `ref` by more than `cell_diff` grey levels."""
+    return int(np.count_nonzero(np.abs(grey.astype(np.float32) - ref) > cell_diff))
+
+
 class StillGate:
-    """Per stream. still(frame) says whether the last mask may be used for this frame; when it says no, the
-    caller segments the frame, and it becomes the reference."""
+    """Per stream. still_grey(grey) says whether the last segmented picture's mask may serve this one;
+    reference(grey) makes a segmented picture the one compared with."""
 
     def __init__(self, threshold: float = THRESHOLD, max_reuse: int = MAX_REUSE, cell_diff: float = CELL_DIFF):
         self.threshold = threshold
@@ -39,31 +44,16 @@ class StillGate:
         self.max_reuse = max_reuse
         self._ref: np.ndarray | None = None
         self._reused = 0
-        self.segmented = 0
-        self.reused_total = 0
 
     def reset(self) -> None:
         self._ref = None
         self._reused = 0
 
-    def difference(self, grey: np.ndarray) -> float:
-        """How many cells differ from the reference by more than CELL_DIFF grey levels."""
-        return float(np.count_nonzero(np.abs(grey.astype(np.float32) - self._ref) > self.cell_diff))
-
-    def still(self, frame: np.ndarray) -> bool:
-        """still_grey() on the frame's small grey copy; a frame that is not still becomes the reference."""
-        grey = small_grey(frame)
-        if self.still_grey(grey):
-            return True
-        self.reference(grey)
-        return False
-
     def still_grey(self, grey: np.ndarray) -> bool:
         """Whether the reference's mask may serve this picture (counted as a reuse when it may)."""
         if (self._ref is not None and self._ref.shape == grey.shape and self._reused < self.max_reuse
-                and self.difference(grey) <= self.threshold):
+                and changed_cells(grey, self._ref, self.cell_diff) <= self.threshold):
             self._reused += 1
-            self.reused_total += 1
             return True
         return False
 
@@ -71,7 +61,6 @@ class StillGate:
         """The picture just segmented: the next ones are compared with it."""
         self._ref = grey.astype(np.float32)
         self._reused = 0
-        self.segmented += 1
 
 
 CARRY_EVERY = 3          # with motion carry: at most CARRY_EVERY - 1 frames in a row carried from a segmented one
@@ -92,7 +81,6 @@ class MotionCarry:
         self._key_mask: np.ndarray | None = None
         self._since = 0
         self._grid = None
-        self.carried = 0
         self._skip = 0        # attempts to skip: after failures the flow (0.5 ms) is tried less often
         self._backoff = 0
 
@@ -117,7 +105,7 @@ class MotionCarry:
             self._grid = np.meshgrid(np.arange(gw, dtype=np.float32), np.arange(gh, dtype=np.float32))
         mx, my = self._grid[0] + flow[..., 0], self._grid[1] + flow[..., 1]
         warped = cv2.remap(self._key_grey, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        if np.count_nonzero(np.abs(warped.astype(np.float32) - grey) > self.residual) > THRESHOLD:
+        if changed_cells(grey, warped.astype(np.float32), self.residual) > THRESHOLD:
             self._backoff = min(8, max(1, 2 * self._backoff))   # try again after 1, 2, 4, 8 chances
             self._skip = self._backoff
             return None      # some part of the picture is not explained by the flow
@@ -128,7 +116,6 @@ class MotionCarry:
         fl[..., 1] *= mh / gh
         gx, gy = np.meshgrid(np.arange(mw, dtype=np.float32), np.arange(mh, dtype=np.float32))
         self._since += 1
-        self.carried += 1
         return cv2.remap(self._key_mask, gx + fl[..., 0], gy + fl[..., 1], cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_REPLICATE)
 
