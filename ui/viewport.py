@@ -141,7 +141,7 @@ class Viewport(QOpenGLWidget):
                            target=(self.defaultFramebufferObject(), w, h, self.settings.mirror), advance=new)
         if new:
             self._drawn_packet = p
-            self._pending = (p, t0, time.perf_counter())
+            self._pending = (p, t0, time.perf_counter(), None)   # stage times from the GPU timers
             out = self.output
             if out is not None and out.active and out.gl_readback:
                 # the output at the source's size, not mirrored: offscreen, read back a frame later (no stall)
@@ -175,7 +175,7 @@ class Viewport(QOpenGLWidget):
         pend, self._pending = self._pending, None
         if pend is None:
             return
-        p, t0, t1, cpu = pend if len(pend) == 4 else (*pend, None)
+        p, t0, t1, cpu = pend
         now = time.perf_counter()
         gpu = cpu if cpu is not None else (self.renderer.gpu_ms if self.renderer else {})
         self.frame_drawn.emit({**p.timings, "refine": gpu.get("refine", 0.0),
