@@ -78,7 +78,7 @@ def green_screen(n_images):
     """The old-background rim in replace mode: people from portraits-dev over saturated green, replaced by
     grey, the green left in the band 6 px inside to 12 px outside the outline (studio.evaluate), with and
     without clean edges, full and hd tiers."""
-    from studio.evaluate import GREY, green_screen_cases, green_screen_spill
+    from studio.evaluate import green_screen_cases, replaced_over_grey
 
     cases = green_screen_cases(DATA / "portraits-dev", n_images)
     out = {}
@@ -86,13 +86,7 @@ def green_screen(n_images):
         seg = Segmenter(tier)
         masks = [seg(c[0]).mask for c in cases]
         for clean in (False, True):
-            it = iter(masks)
-
-            def render(frame):
-                r = CpuRenderer(EffectSettings(mode="replace", clean_edges=clean))
-                r.set_background(np.full_like(frame, GREY))
-                return r.render(frame, next(it))
-            res = green_screen_spill(cases, render)
+            res = replaced_over_grey(cases, masks, EffectSettings(mode="replace", clean_edges=clean))
             out[f"{tier}_{'clean' if clean else 'plain'}"] = {"n": res["n"], "mean": round(res["mean"], 3),
                                                             "p95": round(res["p95"], 2)}
     return out

@@ -127,3 +127,15 @@ def green_screen_spill(cases, render) -> dict:
     allv = np.concatenate(vals)
     return {"n": len(cases), "mean": float(allv.mean()), "p95": float(np.percentile(allv, 95)),
             "per_image": [float(v.mean()) for v in vals]}
+
+
+def replaced_over_grey(cases, masks, settings: EffectSettings) -> dict:
+    """green_screen_spill of the CPU renderer with `settings`, each case's background replaced by uniform grey
+    and its mask (one per case) computed beforehand."""
+    it = iter(masks)
+
+    def render(frame):
+        r = CpuRenderer(settings)
+        r.set_background(np.full_like(frame, GREY))
+        return r.render(frame, next(it))
+    return green_screen_spill(cases, render)

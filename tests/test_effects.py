@@ -254,24 +254,28 @@ def test_gl_matches_cpu_cleaning_edges_over_a_green_screen(gl_context, green_cas
     g.release()
 
 
+def _composite_alpha(frame, mask, clean):
+    """The alpha the replace composite used, read back by replacing with black and with white (no light wrap:
+    out = B + (F - B) a, so white - black = 255 (1 - a))."""
+    outs = []
+    for level in (0, 255):
+        r = CpuRenderer(EffectSettings(mode="replace", clean_edges=clean, wrap_strength=0.0))
+        r.set_background(np.full_like(frame, level))
+        outs.append(r.render(frame, mask).astype(np.float32))
+    return 1.0 - (outs[1] - outs[0]).mean(axis=2) / 255.0
+
+
 def test_clean_edges_remove_the_old_background_rim(green_cases):
     """The issue's measure: people from portraits-dev pasted with a soft edge over saturated green, the
     background replaced by grey, the green left in the band from 6 px inside to 12 px outside the outline.
     Measured: 4.84 grey levels (p95 30.7) without, 0.63 (p95 3.2) with clean edges (full tier); the
     composite's alpha keeps its IoU against the true outline (0.967 both)."""
-    from studio.evaluate import GREY, green_screen_spill
+    from studio.evaluate import replaced_over_grey
 
     seg = Segmenter("full")
     masks = [seg(f).mask for f, *_ in green_cases]
-    res = {}
-    for clean in (False, True):
-        it = iter(masks)
-
-        def render(frame):
-            r = CpuRenderer(EffectSettings(mode="replace", clean_edges=clean))
-            r.set_background(np.full_like(frame, GREY))
-            return r.render(frame, next(it))
-        res[clean] = green_screen_spill(green_cases, render)
+    res = {clean: replaced_over_grey(green_cases, masks, EffectSettings(mode="replace", clean_edges=clean))
+           for clean in (False, True)}
     assert res[False]["mean"] > 3.5 and res[True]["mean"] <= 1.0, res
     assert res[True]["p95"] <= 6.0
     # the alpha the composite used, read back by replacing with black and with white (no light wrap)
@@ -279,13 +283,7 @@ def test_clean_edges_remove_the_old_background_rim(green_cases):
     for clean in (False, True):
         vals = []
         for (frame, _, b, _), m in zip(green_cases, masks):
-            outs = []
-            for level in (0, 255):
-                r = CpuRenderer(EffectSettings(mode="replace", clean_edges=clean, wrap_strength=0.0))
-                r.set_background(np.full_like(frame, level))
-                outs.append(r.render(frame, m).astype(np.float32))
-            alpha = 1.0 - (outs[1] - outs[0]).mean(axis=2) / 255.0
-            p, g = alpha >= 0.5, b > 0
+            p, g = _composite_alpha(frame, m, clean) >= 0.5, b > 0
             vals.append((p & g).sum() / (p | g).sum())
         ious[clean] = float(np.mean(vals))
     assert ious[True] >= ious[False] - 0.002, ious
@@ -302,14 +300,7 @@ def test_clean_edges_never_make_the_person_translucent(data_dir):
         for _ in range(20):
             frame = cap.read()[1]
         m = seg(frame).mask
-        alpha = {}
-        for clean in (False, True):
-            outs = []
-            for level in (0, 255):
-                r = CpuRenderer(EffectSettings(mode="replace", clean_edges=clean, wrap_strength=0.0))
-                r.set_background(np.full_like(frame, level))
-                outs.append(r.render(frame, m).astype(np.float32))
-            alpha[clean] = 1.0 - (outs[1] - outs[0]).mean(axis=2) / 255.0
+        alpha = {clean: _composite_alpha(frame, m, clean) for clean in (False, True)}
         dist = cv2.distanceTransform((alpha[False] >= 0.999).astype(np.uint8), cv2.DIST_L2, 5)
         deep, near = dist >= 8, dist >= 4
         assert deep.sum() > 10000 and alpha[True][deep].min() >= 0.99, clip   # measured: 1.0
