@@ -97,10 +97,6 @@ def _fourcc(code: int) -> str:
     return code.to_bytes(4, "little").decode("ascii", "replace").replace("\0", " ")
 
 
-def _code(fourcc: str) -> int:
-    return int.from_bytes(fourcc.ljust(4).encode("ascii", "replace")[:4], "little")
-
-
 class _Budget:
     def __init__(self):
         self.left = MAX_CALLS
