@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings as hsettings, strategies as st
 
 from studio.cli import main
+from studio.settings import SCHEMA
 
 PRECIOUS = b"precious: the user's own file"
-FIELDS = ["mode", "max_coc", "blur_scale", "sigma_space", "sigma_color", "coverage", "temporal_smoothing",
-          "wrap_strength", "wrap_width", "wrap_blend", "background", "tier", "refine", "mirror"]
+FIELDS = list(SCHEMA)   # every field the settings have, new ones included
 
 
 @pytest.fixture(autouse=True)

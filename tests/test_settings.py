@@ -3,7 +3,7 @@ import json
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from studio.settings import (DEFAULTS, VERSION, EffectSettings, PresetError, load_preset, parse_preset,
+from studio.settings import (DEFAULTS, SCHEMA, VERSION, EffectSettings, PresetError, load_preset, parse_preset,
                              save_preset)
 
 
@@ -52,9 +52,7 @@ def test_broken_file_leaves_existing_preset(tmp_path):
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=True) | st.text(max_size=8),
     lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=12), c, max_size=4), max_leaves=12)
-field_names = st.sampled_from(["mode", "max_coc", "blur_scale", "sigma_space", "sigma_color", "coverage",
-                               "temporal_smoothing", "wrap_strength", "wrap_width", "wrap_blend", "background",
-                               "tier", "refine", "mirror", "threshold", "blur_radius", "x"])
+field_names = st.sampled_from(list(SCHEMA) + ["threshold", "blur_radius", "x"])   # every field, new ones too
 
 
 @hsettings(max_examples=300, deadline=None)
@@ -95,3 +93,16 @@ def test_a_version_without_a_migrator_is_refused(monkeypatch):
 def test_misplaced_keys_and_degenerate_values_are_refused(doc, msg):
     with pytest.raises(PresetError, match=msg):
         parse_preset(doc)
+
+
+@pytest.mark.parametrize("field", ["clean_edges", "second_look", "segment_on_change"])
+@pytest.mark.parametrize("value", ["yes", 1, None, [True], {"on": True}])
+def test_new_switches_refuse_non_booleans_and_keep_the_settings(tmp_path, field, value):
+    p = tmp_path / "p.json"
+    save_preset(DEFAULTS.with_(mode="replace"), p)
+    before = p.read_bytes()
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"format": "backdrop-preset", "version": VERSION, "settings": {field: value}}))
+    with pytest.raises(PresetError, match=field) as e:
+        load_preset(bad)
+    assert "\n" not in str(e.value) and p.read_bytes() == before
