@@ -384,6 +384,8 @@ class StatsGraphs(QWidget):
             return
         t = t[ok]
         keep = t >= t[-1] - self.seconds
+        if keep.sum() < 2:   # the first frame after a stall longer than the graph: nothing to draw a rate from
+            return
         tt = t[keep] - t[-1]
         dt = np.diff(t[keep])
         fps = np.where(dt > 0, 1.0 / np.maximum(dt, 1e-6), np.nan)
