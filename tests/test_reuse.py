@@ -37,10 +37,9 @@ def seg():
 
 
 def test_masks_held_while_still_match_per_frame_masks_on_webcam_clips(data_dir, seg):
-    """The issue's bar: mean IoU >= 0.97 on webcam clips. Measured: 0.9999 over the 20 clips, with 93 % of the
-    frames segmented: the people in them sign, hands move nearly all the time, and a frame is only spared when
-    nothing moved or the flow explains all of it (a looser test spared half of them but drew a person moving
-    8 px per frame with a mask 15 px behind)."""
+    """The issue's bar: mean IoU >= 0.97 on webcam clips. Measured: 0.994 over the 20 clips (150 frames each)
+    with 54 % of the frames segmented (the strict test of before, every cell explained, segmented 93 % for
+    IoU 0.9999)."""
     ious, fractions = [], []
     for clip in sorted((data_dir / "webcam-clips/videos").iterdir()):
         cap = cv2.VideoCapture(str(clip))
@@ -53,7 +52,7 @@ def test_masks_held_while_still_match_per_frame_masks_on_webcam_clips(data_dir, 
         i, frac = _play(frames, seg)
         ious += i
         fractions.append(frac)
-    assert np.mean(ious) >= 0.995 and np.mean(fractions) <= 0.97, (np.mean(ious), np.mean(fractions))
+    assert np.mean(ious) >= 0.99 and np.mean(fractions) <= 0.6, (np.mean(ious), np.mean(fractions))
 
 
 def test_a_moving_camera_is_segmented_every_frame(data_dir, seg):
@@ -65,11 +64,12 @@ def test_a_moving_camera_is_segmented_every_frame(data_dir, seg):
 
 
 def _moving_person(portrait, background, seg, speed, n=12):
-    """The portrait's person cut out and moved right by `speed` px per frame over a still background."""
+    """The portrait's person cut out and moved right by `speed` px per frame over a still background: (frames,
+    the person's true masks at mask resolution)."""
     h, w = portrait.shape[:2]
     a = cv2.resize(seg(portrait).mask, (w, h)) >= 0.5
     bg = cv2.resize(background, (w, h))
-    frames = []
+    frames, truth = [], []
     for t in range(n):
         dx = int(round(speed * t))
         m = np.zeros_like(a)
@@ -77,30 +77,39 @@ def _moving_person(portrait, background, seg, speed, n=12):
         person = np.zeros_like(portrait)
         person[:, dx:] = portrait[:, :w - dx]
         frames.append(np.where(m[..., None], person, bg))
-    return frames
+        truth.append(cv2.resize(m.astype(np.float32), (320, 176), interpolation=cv2.INTER_AREA))
+    return frames, truth
 
 
-@pytest.mark.parametrize("speed", [2.0, 4.0, 8.0])
-def test_no_lag_on_a_moving_edge(portrait, background, seg, speed):
-    """Zero frames of misalignment: a moving person is never drawn with the mask of an earlier picture; a
-    carried mask is moved to the frame (its centre of mass within a mask pixel of the per-frame mask's).
-    Without motion carry or the still test, a held mask would trail by `speed` px per frame held."""
-    frames = _moving_person(portrait, background, seg, speed)
+def _cx(m):
+    w = (m >= 0.5).sum(axis=0)
+    return (np.arange(m.shape[1]) * w).sum() / max(1, w.sum())
+
+
+@pytest.mark.parametrize("speed,carried", [(2.0, 6), (4.0, 6), (8.0, 3), (16.0, 0)])
+def test_no_lag_on_a_moving_edge(portrait, background, seg, speed, carried):
+    """Zero frames of misalignment: a mask carried to a frame is moved with the person to that frame. Its
+    offset from where the person truly is stays that of the segmented frame it came from (the model's own
+    error, which jitters by up to 2 mask px from frame to frame on this clip), within a quarter of the distance
+    moved in one frame; a mask held without motion would trail by the whole distance moved since, and one moved
+    by the dense flow trailed by a third to a half of it. Up to 8 px per frame (240 px/s at 720p) most frames
+    are carried; at 16 the flow no longer explains the picture and every frame is segmented."""
+    frames, truth = _moving_person(portrait, background, seg, speed)
     saver = SegmentOnChange()
-
-    def cx(m):
-        w = (m >= 0.5).sum(axis=0)
-        return (np.arange(m.shape[1]) * w).sum() / max(1, w.sum())
-    kinds = []
-    for f in frames:
-        full = seg(f).mask
+    step = speed * 320 / 1280            # mask px per frame
+    kinds, key_err = [], None
+    for f, t in zip(frames, truth):
         kind, mask = saver.decide(f)
         kinds.append(kind)
         if mask is None:
-            mask = full
-            saver.segmented(full)
-        assert abs(cx(mask) - cx(full)) <= 1.0, (kind, cx(mask), cx(full))
-    assert "still" not in kinds[1:]
+            mask = seg(f).mask
+            saver.segmented(mask)
+            key_err = _cx(mask) - _cx(t)
+            continue
+        assert kind == "carried"
+        err = _cx(mask) - _cx(t)
+        assert abs(err - key_err) <= max(0.25, step / 4), (kind, err, key_err, step)
+    assert "still" not in kinds[1:] and kinds.count("carried") >= carried, kinds
 
 
 def test_a_still_picture_is_segmented_once_in_five_frames(portrait):
