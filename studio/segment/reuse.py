@@ -85,6 +85,8 @@ class MotionCarry:
         self._key_mask: np.ndarray | None = None
         self._since = 0
         self._grid = None
+        self._mask_grid = None
+        self._regions: PersonRegions | None = None
         self._skip = 0        # attempts to skip: after failures the flow (0.5 ms) is tried less often
         self._backoff = 0
 
@@ -95,6 +97,7 @@ class MotionCarry:
     def keyframe(self, grey: np.ndarray, mask: np.ndarray) -> None:
         """A frame was segmented: it is the one the next frames are carried from."""
         self._key_grey, self._key_mask, self._since = grey, mask, 0
+        self._regions = None      # made on the first carry from this key frame
 
     def carry(self, grey: np.ndarray) -> np.ndarray | None:
         """The key mask moved to this frame, or None when this frame must be segmented."""
@@ -116,7 +119,9 @@ class MotionCarry:
 
         ok = unexplained(flow) <= self.unexplained        # the flow explains the picture
         if ok:
-            flow, edge = person_motion(flow, self._key_mask)
+            if self._regions is None:
+                self._regions = PersonRegions(self._key_mask, (gw, gh))
+            flow, edge = person_motion(flow, self._regions)
             ok = edge is None or not edge.any() or unexplained(flow, edge) <= EDGE_UNEXPLAINED
         if not ok:
             self._backoff = min(8, max(1, 2 * self._backoff))   # try again after 1, 2, 4, 8 chances
@@ -127,34 +132,44 @@ class MotionCarry:
         fl = cv2.resize(flow, (mw, mh), interpolation=cv2.INTER_LINEAR)
         fl[..., 0] *= mw / gw
         fl[..., 1] *= mh / gh
-        gx, gy = np.meshgrid(np.arange(mw, dtype=np.float32), np.arange(mh, dtype=np.float32))
+        if self._mask_grid is None or self._mask_grid.shape[:2] != (mh, mw):
+            self._mask_grid = np.dstack(np.meshgrid(np.arange(mw, dtype=np.float32),
+                                                    np.arange(mh, dtype=np.float32)))
         self._since += 1
-        return cv2.remap(self._key_mask, gx + fl[..., 0], gy + fl[..., 1], cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_REPLICATE)
+        fl += self._mask_grid
+        return cv2.remap(self._key_mask, fl, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 PERSON_REACH = 15       # cells (120 px at 720p): how far beyond the person its motion is applied
 EDGE_UNEXPLAINED = 0.10  # at most this fraction of the cells along the person's outline unexplained by its motion
 
 
-def person_motion(flow: np.ndarray, key_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """The flow with the person's own motion (the median flow inside it, one cell in from its edge) in place of
-    the dense flow on and around the person, and the cells along the person's outline (None: no person).
+class PersonRegions:
+    """What person_motion needs from a key mask, made once per segmented frame: the cells inside the person (one
+    in from its edge), those within PERSON_REACH of it, and those along its outline, on the grey copy's grid."""
+
+    def __init__(self, key_mask: np.ndarray, grid_size: tuple[int, int]):
+        km = cv2.resize(key_mask, grid_size, interpolation=cv2.INTER_AREA)
+        inside = cv2.erode((km >= 0.5).astype(np.uint8), np.ones((3, 3), np.uint8))
+        self.inside = inside > 0
+        self.found = np.count_nonzero(inside) >= 10
+        self.near = cv2.dilate(inside, np.ones((PERSON_REACH, PERSON_REACH), np.uint8)) > 0
+        self.edge = cv2.dilate(((km > 0.1) & (km < 0.9)).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+
+
+def person_motion(flow: np.ndarray, regions: PersonRegions) -> tuple[np.ndarray, np.ndarray | None]:
+    """The flow with the person's own motion (the median flow inside it) in place of the dense flow on and
+    around the person, and the cells along the person's outline (None: no person).
 
     A dense flow is smooth across the outline, half the person's motion and half the background's, and an
     outline moved by it trails the person by a third to a half of the distance moved (tests/test_reuse.py).
     One motion for the whole person keeps the outline on it; where the person does not move as one piece (a
     hand waved) the outline cells are not explained by it, and the frame is segmented instead."""
-    gh, gw = flow.shape[:2]
-    km = cv2.resize(key_mask, (gw, gh), interpolation=cv2.INTER_AREA)
-    inside = cv2.erode((km >= 0.5).astype(np.uint8), np.ones((3, 3), np.uint8))
-    if np.count_nonzero(inside) < 10:
+    if not regions.found:
         return flow, None
-    motion = np.median(flow[inside > 0], axis=0)
-    near = cv2.dilate(inside, np.ones((PERSON_REACH, PERSON_REACH), np.uint8)) > 0
-    moved = np.where(near[..., None], motion[None, None, :].astype(np.float32), flow)
-    edge = cv2.dilate(((km > 0.1) & (km < 0.9)).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-    return moved, edge
+    moved = flow.copy()
+    moved[regions.near] = (np.median(flow[..., 0][regions.inside]), np.median(flow[..., 1][regions.inside]))
+    return moved, regions.edge
 
 
 def small_grey(frame: np.ndarray) -> np.ndarray:
