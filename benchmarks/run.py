@@ -202,6 +202,49 @@ def bench_live(frames, only=None):
     return out
 
 
+def camera_formats(n: int) -> dict:
+    """What a camera frame costs to become BGR at 720p, one thread: MJPG decoded (libjpeg-turbo, as OpenCV's
+    V4L2 backend decodes it; 4:2:2 at quality 85, like a UVC camera's) against raw YUYV and NV12 converted.
+    The frames are the doctor clip's, scaled to 1280x720."""
+    cap = cv2.VideoCapture(str(DATA / "stock-people/videos/doctor-26732.mp4"))
+    frames = []
+    while len(frames) < 30:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(cv2.resize(f, (1280, 720), interpolation=cv2.INTER_LINEAR))
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    jpegs = [cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, 85, cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
+                                      cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422])[1] for f in frames]
+    yuyv = []
+    for f in frames:   # Y0 U Y1 V per pixel pair, from the frame's YUV
+        yuv = cv2.cvtColor(f, cv2.COLOR_BGR2YUV)
+        p = np.empty((720, 1280, 2), np.uint8)
+        p[..., 0] = yuv[..., 0]
+        p[:, 0::2, 1] = yuv[:, 0::2, 1]
+        p[:, 1::2, 1] = yuv[:, 0::2, 2]
+        yuyv.append(p)
+    nv12 = []
+    for f in frames:
+        i420 = cv2.cvtColor(f, cv2.COLOR_BGR2YUV_I420)
+        uv = i420[720:].reshape(2, 360, 640)
+        nv12.append(np.vstack([i420[:720], np.dstack([uv[0], uv[1]]).reshape(360, 1280)]))
+    out = {}
+    for name, fn, data in (("mjpg_decode", lambda b: cv2.imdecode(b, cv2.IMREAD_COLOR), jpegs),
+                           ("yuyv_to_bgr", lambda b: cv2.cvtColor(b, cv2.COLOR_YUV2BGR_YUYV), yuyv),
+                           ("nv12_to_bgr", lambda b: cv2.cvtColor(b, cv2.COLOR_YUV2BGR_NV12), nv12)):
+        ts = []
+        for i in range(n):
+            t0 = time.perf_counter()
+            fn(data[i % len(data)])
+            ts.append((time.perf_counter() - t0) * 1e3)
+        out[name] = summarize(ts)
+    out["mjpg_kb_per_frame"] = round(float(np.mean([len(j) for j in jpegs])) / 1024, 1)
+    cv2.setNumThreads(threads)
+    return out
+
+
 def peer_recipe(frames, ours_ms: float | None) -> dict:
     """The peer recipe (benchmarks/peer_recipe.py) run by .venv-peer's python on the doctor clip at 720p30,
     and the ratio of its CPU per frame to ours (live_cpu 720p30_blur)."""
@@ -328,6 +371,7 @@ def main():
     res["second_look"] = second_look(4 if a.quick else 1)
     res["pipeline"] = bench_pipeline(120 if a.quick else 600)
     res["live_cpu"] = bench_live(150 if a.quick else 600)
+    res["camera_formats_720p_ms"] = camera_formats(100 if a.quick else 300)
     res["peer_recipe"] = peer_recipe(150 if a.quick else 600, res["live_cpu"]["720p30_blur"]["cpu_ms_per_frame"])
     try:
         res["gl_per_pass_ms"] = bench_gl(n // 5)
