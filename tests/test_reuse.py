@@ -14,12 +14,12 @@ def _iou(a, b):
     return 1.0 if u == 0 else (a & b).sum() / u
 
 
-def _play(frames, seg, kinds=None):
+def _play(frames, seg, kinds=None, masks=None):
     """As the live pipeline decides: (IoU of the mask drawn with the per-frame one, for each frame; fraction
-    segmented). `kinds` collects each frame's decision."""
+    segmented). `kinds` collects each frame's decision, `masks` (drawn, per-frame) pairs."""
     saver, ious, n = SegmentOnChange(), [], 0
     for f in frames:
-        full = seg(f).mask
+        full = seg(f).mask.copy()
         kind, mask = saver.decide(f)
         if mask is None:
             mask = full
@@ -27,8 +27,18 @@ def _play(frames, seg, kinds=None):
             n += 1
         if kinds is not None:
             kinds.append(kind)
+        if masks is not None:
+            masks.append((mask, full))
         ious.append(_iou(mask, full))
     return ious, n / len(frames)
+
+
+def _flicker(masks, full):
+    """Mean change of the mask from one frame to the next where the person is not (over 4 cells from where
+    the per-frame masks of both frames are 0.5 or more): background flicker."""
+    far = [cv2.dilate((m > 0.5).astype(np.uint8), np.ones((9, 9), np.uint8)) == 0 for m in full]
+    return float(np.mean([np.abs(a - b)[f1 & f0].mean()
+                          for a, b, f1, f0 in zip(masks[1:], masks[:-1], far[1:], far[:-1])]))
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +47,11 @@ def seg():
 
 
 def test_masks_held_while_still_match_per_frame_masks_on_webcam_clips(data_dir, seg):
-    """The issue's bar: mean IoU >= 0.97 on webcam clips. Measured: 0.994 over the 20 clips (150 frames each)
-    with 54 % of the frames segmented (the strict test of before, every cell explained, segmented 93 % for
-    IoU 0.9999)."""
-    ious, fractions = [], []
+    """The issue's bar: mean IoU >= 0.97 on webcam clips, background flicker no worse. Measured: IoU 0.994 over
+    the 20 clips (150 frames each) with 54 % of the frames segmented (the strict test of before, every cell
+    explained, segmented 93 % for IoU 0.9999); flicker 0.00020 both ways (carried masks are moved copies of
+    the segmented ones: a clip's own figure moves either way, 0.00114 -> 0.00085 and 0.00001 -> 0.00021)."""
+    ious, fractions, flick = [], [], []
     for clip in sorted((data_dir / "webcam-clips/videos").iterdir()):
         cap = cv2.VideoCapture(str(clip))
         frames = []
@@ -49,10 +60,15 @@ def test_masks_held_while_still_match_per_frame_masks_on_webcam_clips(data_dir, 
             if not ok:
                 break
             frames.append(f)
-        i, frac = _play(frames, seg)
+        pairs = []
+        i, frac = _play(frames, seg, masks=pairs)
         ious += i
         fractions.append(frac)
+        drawn, full = [p[0] for p in pairs], [p[1] for p in pairs]
+        flick.append((_flicker(drawn, full), _flicker(full, full)))
     assert np.mean(ious) >= 0.99 and np.mean(fractions) <= 0.6, (np.mean(ious), np.mean(fractions))
+    saver, every = np.mean(flick, axis=0)
+    assert saver <= 1.1 * every, (saver, every)
 
 
 def test_a_moving_camera_is_segmented_every_frame(data_dir, seg):
