@@ -164,3 +164,93 @@ def test_no_watch_keeps_the_preset_as_started(tmp_path):
     save_preset(DEFAULTS.with_(mode="mask"), p)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0 and b"reloaded" not in err
+
+
+_FAKE_PYVIRTUALCAM = '''
+"""A stand-in for pyvirtualcam's v4l2loopback backend (no kernel module can be loaded here): the same
+constructor and calls; each frame converted to I420 as the backend does and written over the start of `device`,
+a plain file, paced at fps."""
+import os, time
+import cv2
+
+class PixelFormat:
+    BGR = "BGR"
+
+class Camera:
+    def __init__(self, width, height, fps, device=None, fmt=None):
+        self.device, self.fps = device, fps
+        self._fd = os.open(device, os.O_WRONLY | os.O_CREAT)
+        self._next = time.perf_counter()
+
+    def send(self, frame):
+        os.pwrite(self._fd, cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes(), 0)
+
+    def sleep_until_next_frame(self):
+        self._next = max(self._next + 1.0 / self.fps, time.perf_counter())
+        time.sleep(max(0.0, self._next - time.perf_counter()))
+
+    def close(self):
+        os.close(self._fd)
+'''
+
+
+def _cpu_s(pid: int) -> float:
+    import os
+
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_on_demand_costs_next_to_nothing_while_nobody_watches(tmp_path):
+    """--on-demand: with no client on the virtual camera the camera is released and the process idles; a client
+    opening the device brings the effect back within about a second, and its leaving releases it again.
+    Measured here (demo source, 1280x720 at 30 fps, blur): 0.3-0.7 % of a core idle against 47 % live."""
+    import os
+    import queue
+    import threading
+    import time
+
+    (tmp_path / "fake" / "pyvirtualcam").mkdir(parents=True)
+    (tmp_path / "fake" / "pyvirtualcam" / "__init__.py").write_text(_FAKE_PYVIRTUALCAM)
+    device = tmp_path / "video9"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "fake"), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-m", "studio", "vcam", "--source", "demo", "--on-demand",
+                             "--device", str(device), "--renderer", "cpu"], stderr=subprocess.PIPE, text=True,
+                            env=env)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(l) for l in proc.stderr], daemon=True).start()
+
+    def wait_for(text, timeout=60):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                line = lines.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if text in line:
+                return line
+        raise AssertionError(f"no '{text}' from vcam within {timeout} s")
+
+    def core_share(seconds=3.0):
+        a, t = _cpu_s(proc.pid), time.monotonic()
+        time.sleep(seconds)
+        return (_cpu_s(proc.pid) - a) / (time.monotonic() - t)
+
+    try:
+        wait_for("no client, camera released")
+        time.sleep(1.0)
+        idle = core_share()
+        with open(device, "rb"):                # a client opens the virtual camera
+            wait_for("client connected, camera reopened")
+            time.sleep(2.0)                      # past the model's start
+            live = core_share()
+        wait_for("no client, camera released")
+    finally:
+        proc.send_signal(2)
+        try:
+            proc.wait(timeout=30)
+        finally:
+            proc.kill()
+    assert proc.returncode == 0
+    assert idle < 0.03 and live > 5 * idle, (idle, live)
+    assert os.path.getsize(device) == 1280 * 720 * 3 // 2     # frames went to the device, over one another
