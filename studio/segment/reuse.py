@@ -70,10 +70,11 @@ CARRY_UNEXPLAINED = 0.02  # ... and the flow explains the frame while at most th
 
 
 class MotionCarry:
-    """Between two segmented frames, the mask of the last segmented one moved to this frame by the optical flow
-    between their small grey copies (DIS, ultra-fast preset): the mask is made for the frame it is drawn with.
-    Where the flow does not explain the new frame (fast or complex motion: the warped key frame differs from it
-    by more than CARRY_RESIDUAL on average), the frame is segmented instead."""
+    """Between two segmented frames, the mask of the last segmented one moved to this frame: the mask is made for
+    the frame it is drawn with. The optical flow between their small grey copies (DIS, ultra-fast preset) must
+    explain the picture (the key frame warped by it within CARRY_RESIDUAL grey levels of this frame in all but
+    CARRY_UNEXPLAINED of the cells), and the person's own motion its outline (person_motion); the mask is then
+    moved by that motion. Otherwise (fast or complex motion, a moving camera) the frame is segmented."""
 
     def __init__(self, every: int = CARRY_EVERY, residual: float = CARRY_RESIDUAL,
                  unexplained: float = CARRY_UNEXPLAINED):
@@ -91,7 +92,7 @@ class MotionCarry:
         self._backoff = 0
 
     def reset(self) -> None:
-        self._key_grey = self._key_mask = None
+        self._key_grey = self._key_mask = self._regions = None
         self._since = 0
 
     def keyframe(self, grey: np.ndarray, mask: np.ndarray) -> None:
