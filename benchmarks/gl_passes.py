@@ -61,6 +61,7 @@ class TimedGl(GlRenderer):
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
         self.stamps: list[tuple[str, int, int]] = []
+        self.timing = True        # False: plain passes, as the window draws them
 
     def _query_begin(self, stage):
         pass
@@ -73,6 +74,8 @@ class TimedGl(GlRenderer):
 
     def _pass(self, prog_name, fbo, w, h, textures, uniforms, viewport=None):
         GL = self.GL
+        if not self.timing:
+            return super()._pass(prog_name, fbo, w, h, textures, uniforms, viewport)
         q0, q1 = (int(q) for q in GL.glGenQueries(2))
         GL.glQueryCounter(q0, GL.GL_TIMESTAMP)
         super()._pass(prog_name, fbo, w, h, textures, uniforms, viewport)
@@ -104,11 +107,11 @@ def window_fbo(GL, w: int, h: int) -> int:
     return fbo
 
 
-def bench_size(GL, w: int, h: int, frames: int, settings: EffectSettings, win) -> dict:
+def bench_size(GL, w: int, h: int, frames: int, settings: EffectSettings, win, byte_upload=None) -> dict:
     frames_in = [picture(w, h, s) for s in range(4)]
     masks = [person_mask(t) for t in range(32)]
     bg = picture(w, h, 99)[:, ::-1].copy()
-    g = TimedGl(settings)
+    g = TimedGl(settings, byte_upload=byte_upload)
     g.set_background(bg)
     warm = 10
     per: dict[str, list] = {}
@@ -145,7 +148,7 @@ def bench_size(GL, w: int, h: int, frames: int, settings: EffectSettings, win) -
     assert out.shape == (h, w, 3)
     # the window with its output on: effect into the widget's framebuffer, again offscreen, PBO read-back
     pbo, frame_ms, got = [], [], 0
-    g.stamps = []
+    g.timing = False
     for i in range(frames + warm):
         t0 = time.perf_counter()
         g.draw(frames_in[i % 4], masks[i % 32], target=(win[0], win[1], win[2], True))
@@ -153,7 +156,6 @@ def bench_size(GL, w: int, h: int, frames: int, settings: EffectSettings, win) -
         t1 = time.perf_counter()
         img = g.read_output_async()
         t2 = time.perf_counter()
-        g.stamps = []   # not timed here; drop the queries
         GL.glFinish()   # the buffer swap's wait, as vsync-free as it gets
         t3 = time.perf_counter()
         if i >= warm:
@@ -256,13 +258,16 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", default="1280x720,1920x1080,3840x2160")
     ap.add_argument("--json", help="write the figures here too")
     ap.add_argument("--transfer", action="store_true", help="only the ways to upload and read back a frame")
+    ap.add_argument("--driver-upload", action="store_true",
+                    help="upload BGR through the driver's conversion, as before the byte upload (for comparison)")
     a = ap.parse_args(argv)
     sizes = [tuple(int(v) for v in s.split("x")) for s in a.sizes.split(",")]
     ctx = EglContext()
     from OpenGL import GL
 
     res = {"renderer": GL.glGetString(GL.GL_RENDERER).decode(), "version": GL.glGetString(GL.GL_VERSION).decode(),
-           "mask": f"{MASK_W}x{MASK_H}", "window": "1920x1080", "frames": a.frames}
+           "mask": f"{MASK_W}x{MASK_H}", "window": "1920x1080", "frames": a.frames,
+           "upload": "driver" if a.driver_upload else "auto"}
     print(res["renderer"], "|", res["version"], flush=True)
     if a.transfer:
         for w, h in sizes:
@@ -274,7 +279,8 @@ def main(argv=None) -> int:
     for mode in ("blur", "replace") if sizes else ():
         for w, h in sizes:
             t0 = time.perf_counter()
-            r = bench_size(GL, w, h, a.frames, EffectSettings(mode=mode), win)
+            r = bench_size(GL, w, h, a.frames, EffectSettings(mode=mode), win,
+                           byte_upload=False if a.driver_upload else None)
             res[f"{mode}_{w}x{h}"] = r
             passes = ", ".join(f"{k} {v['median']:.3f}" for k, v in r["passes_gpu_ms"].items())
             print(f"{mode} {w}x{h}: GPU {r['draw_gpu_ms']['median']:.3f} ms ({passes}); submit "
