@@ -179,6 +179,8 @@ def test_screenshot_command(tmp_path):
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout.strip().splitlines()[-1])
     assert res["fps"] > 0 and res["latency_ms_p95"] > 0 and shot.stat().st_size > 10000
+    # the process's CPU per frame: at least the effect's own few ms, at most what two cores can give in a frame
+    assert 2.0 < res["cpu_ms_per_frame"] < 2e3 / res["fps"] and 0 < res["core_percent"] <= 200, res
 
 
 def test_video_background_plays(window, qtbot, data_dir):

@@ -88,12 +88,14 @@ def _script(win, args, failure: list) -> None:
         if n == 1:
             win._first_frame_s = process_age()
         if n == 10:
-            win._t_measure = (time.perf_counter(), n)
+            win._t_measure = (time.perf_counter(), n, time.process_time())
         if n < args.frames:
             return
         win.frames_drawn.disconnect(on_frame)
-        t_start, n0 = getattr(win, "_t_measure", (t0, 0))
-        fps = (n - n0) / max(1e-6, time.perf_counter() - t_start)
+        t_start, n0, cpu0 = getattr(win, "_t_measure", (t0, 0, 0.0))
+        wall = max(1e-6, time.perf_counter() - t_start)
+        fps = (n - n0) / wall
+        cpu = time.process_time() - cpu0      # the whole process: every thread, Qt and the GL driver's too
         if args.screenshot:
             try:
                 save_screenshot(win, args.screenshot)
@@ -105,6 +107,8 @@ def _script(win, args, failure: list) -> None:
             output = {"output_fps": round(w.fps(), 2) if w else 0.0, "output_dropped": win.output.dropped,
                       "output_frames": w.sent if w else 0}
         print(json.dumps({"frames": n, "fps": round(fps, 2), "latency_ms_p95": round(win.latency_p95(), 2),
+                          "cpu_ms_per_frame": round(cpu * 1e3 / max(1, n - n0), 2),
+                          "core_percent": round(100 * cpu / wall, 1),
                           "first_frame_s": round(getattr(win, "_first_frame_s", 0.0), 3),
                           "gui_stall_ms_p95": round(win.gui_stall_p95(), 2),
                           "screenshot": args.screenshot, **output}), flush=True)
