@@ -389,3 +389,39 @@ def test_byte_upload_is_off_on_a_software_rasteriser(gl_context):
     g = GlRenderer(EffectSettings())
     assert g.byte_upload is False
     g.release()
+
+
+@pytest.mark.parametrize("mirror", [False, True])
+def test_show_draws_the_image_letterboxed_in_a_widgets_framebuffer(gl_context, portrait, mirror):
+    """show() (the software preview: the CPU twin's image on screen) in a framebuffer of another shape: the
+    image scaled with its aspect kept, the rest letterbox, bottom-up rows as a widget's, mirrored on request."""
+    from OpenGL import GL
+
+    from studio.render.effects import LETTERBOX_RGB
+
+    W, H = 800, 600                                   # 4:3 target, 16:9 image: bands above and below
+    tex = int(GL.glGenTextures(1))
+    GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
+    GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_RGBA8, W, H, 0, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, None)
+    fbo = int(GL.glGenFramebuffers(1))
+    GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, fbo)
+    GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, tex, 0)
+    g = GlRenderer(EffectSettings())
+    g.show(portrait, (fbo, W, H, mirror))
+    GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, fbo)
+    GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
+    got = np.frombuffer(GL.glReadPixels(0, 0, W, H, GL.GL_BGR, GL.GL_UNSIGNED_BYTE), np.uint8).reshape(H, W, 3)
+    got = got[::-1]                                   # GL rows are bottom-up
+    h = round(W * 720 / 1280)                         # 450 rows of picture, 75 of letterbox above and below
+    top = (H - h) // 2
+    want = cv2.resize(portrait, (W, h), interpolation=cv2.INTER_LINEAR)
+    if mirror:
+        want = want[:, ::-1]
+    inner = got[top + 2:top + h - 2]
+    assert np.abs(inner.astype(int) - want[2:-2].astype(int)).mean() < 2.0
+    band = np.array([round(c * 255) for c in LETTERBOX_RGB[::-1]])
+    assert np.abs(got[:top - 1].reshape(-1, 3) - band).max() <= 1
+    assert np.abs(got[top + h + 1:].reshape(-1, 3) - band).max() <= 1
+    g.release()
+    GL.glDeleteFramebuffers(1, [fbo])
+    GL.glDeleteTextures([tex])
