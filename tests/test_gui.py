@@ -68,14 +68,21 @@ def _grab(w, qtbot):
 
 @pytest.mark.parametrize("which", ["window", "gl_window"])
 def test_window_starts_and_draws(which, request, qtbot):
-    """Both previews: the CPU twin's image (software GL, as here) and the GLSL passes (as on a GPU)."""
+    """Both previews: the CPU twin's image in a raster widget (software GL, as here: no GL widget at all, so Qt
+    never composites the window with llvmpipe) and the GLSL passes in a GL widget (as on a GPU)."""
     from PySide6.QtGui import QSurfaceFormat
+    from PySide6.QtOpenGLWidgets import QOpenGLWidget
 
     window = request.getfixturevalue(which)
     assert window.output.renders_preview == (which == "window")
-    fmt = window.viewport.context().format()
-    assert (fmt.majorVersion(), fmt.minorVersion()) >= (3, 3)
-    assert fmt.profile() == QSurfaceFormat.OpenGLContextProfile.CoreProfile
+    gl_widgets = window.findChildren(QOpenGLWidget)
+    if which == "window":
+        assert not window.viewport.uses_gl and not gl_widgets
+    else:
+        assert gl_widgets == [window.viewport]
+        fmt = window.viewport.context().format()
+        assert (fmt.majorVersion(), fmt.minorVersion()) >= (3, 3)
+        assert fmt.profile() == QSurfaceFormat.OpenGLContextProfile.CoreProfile
     img = _grab(window, qtbot)
     assert img.std() > 20  # a real picture, not a cleared framebuffer
     qtbot.waitUntil(lambda: not window.masks.raw.pixmap().isNull() and not window.masks.refined.pixmap().isNull(),

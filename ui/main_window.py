@@ -20,6 +20,7 @@ from studio.settings import DEFAULTS, MODES, TIERS, EffectSettings, PresetError,
 from studio.capture import modes as camera_modes
 from studio.capture.sources import list_cameras
 from ui.panels import EffectControls, FaultBanner, MaskPanel, SourceSelector, StatsGraphs, TierSelector
+from ui.raster_view import RasterViewport, software_gl_here
 from ui.viewport import Viewport
 from ui.output import WindowOutput
 from ui.workers import LiveFeed
@@ -49,7 +50,8 @@ class MainWindow(QMainWindow):
     frames_drawn = Signal(int)
     source_failed = Signal(str)
     camera_ioctl = None      # the ioctl used to ask cameras for their modes (tests put a fake driver here)
-    # on software GL the CPU twin draws the preview; BACKDROP_GL_PREVIEW=1 keeps the GLSL passes (tests use it)
+    # on software GL the CPU twin draws the preview and a raster widget shows it; BACKDROP_GL_PREVIEW=1 keeps the
+    # GL viewport and its GLSL passes (tests use it)
     cpu_preview = os.environ.get("BACKDROP_GL_PREVIEW", "") in ("", "0")
 
     def __init__(self, source: str | None = None, preset: str | None = None):
@@ -58,7 +60,7 @@ class MainWindow(QMainWindow):
         self.banner = FaultBanner()
         self.settings = self._initial_settings(preset)
         self._auto_no_refine = False    # Auto's "refinement off": applied to the drawing, never saved
-        self.viewport = Viewport()
+        self.viewport = RasterViewport() if self.cpu_preview and software_gl_here() else Viewport()
         self.viewport.set_settings(self.settings)
         self.masks = MaskPanel()
         self.controls = EffectControls(self.settings)
@@ -539,8 +541,8 @@ class MainWindow(QMainWindow):
     def _preview_on_cpu(self) -> None:
         """On a software rasteriser the CPU twin draws the preview on its own thread (the same maths; a fraction
         of llvmpipe's cost), and the viewport only shows its image; on a GPU the GLSL passes draw it."""
-        if (self.cpu_preview and self.viewport.renderer is not None and self.viewport.software_gl
-                and not self.output.active):
+        gl_up = self.viewport.renderer is not None or not self.viewport.uses_gl
+        if self.cpu_preview and gl_up and self.viewport.software_gl and not self.output.active:
             self.output.start_preview()
 
     def _on_output_failed(self, message: str) -> None:

@@ -15,6 +15,8 @@ class Viewport(QOpenGLWidget):
     gl_failed = Signal(str)
     gl_ready = Signal(bool)        # the GL renderer is up; True on a software rasteriser
 
+    uses_gl = True                 # (ui/raster_view.RasterViewport shows the CPU twin's image without GL)
+
     def __init__(self, parent=None):
         super().__init__(parent)
         self.renderer = None

@@ -1,0 +1,162 @@
+"""The preview on a machine without a hardware GPU: a plain widget that paints the CPU twin's image.
+
+On a software rasteriser the window already draws the effect with the CPU twin (ui/output.py); showing that
+image through a QOpenGLWidget then costs llvmpipe more than the effect itself, because the widget's texture and
+the rest of the window are composited with GL every frame (42 ms of CPU per 720p frame in the window against
+~11 for the pipeline). Without any GL widget, Qt keeps the window on its raster backing store. This widget
+has the Viewport's interface as the main window uses it; it never touches GL (renderer is None)."""
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QColor, QImage, QPainter
+from PySide6.QtWidgets import QWidget
+
+from studio.render.effects import LETTERBOX_RGB
+from studio.settings import EffectSettings
+
+_LETTERBOX = QColor(*(round(c * 255) for c in LETTERBOX_RGB))
+
+
+def software_gl_here() -> bool:
+    """Whether this display's OpenGL is a software rasteriser (or missing), asked of Qt's own GL once before
+    the window is built: a context on an offscreen surface and its GL_RENDERER string."""
+    from PySide6.QtGui import QOffscreenSurface, QOpenGLContext
+
+    from studio.render import SOFTWARE_GL
+
+    ctx = QOpenGLContext()
+    if not ctx.create():
+        return True
+    surface = QOffscreenSurface()
+    surface.setFormat(ctx.format())
+    surface.create()
+    try:
+        if not ctx.makeCurrent(surface):
+            return True
+        from OpenGL import GL
+
+        name = (GL.glGetString(GL.GL_RENDERER) or b"").decode(errors="replace").lower()
+        ctx.doneCurrent()
+    except Exception:   # no usable GL at all: the raster preview still works
+        return True
+    finally:
+        surface.destroy()
+    return any(k in name for k in SOFTWARE_GL)
+
+
+class RasterViewport(QWidget):
+    frame_drawn = Signal(dict)     # per-frame stage timings incl. end-to-end latency
+    gl_failed = Signal(str)        # never emitted: kept so the window connects to either viewport alike
+    gl_ready = Signal(bool)        # emitted once shown: True (the CPU twin draws the preview)
+
+    uses_gl = False
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.renderer = None
+        self.software_gl = True
+        self.settings = EffectSettings()
+        self.packet = None
+        self.background = None
+        self.dropped = 0
+        self.output = None          # the WindowOutput whose render thread draws the preview
+        self._shown = None          # (packet, image, its render's stage ms) shown last
+        self._scaled = None         # (key, QImage) the last image at the widget's size
+        self._announced = False
+        self.setMinimumSize(480, 270)
+        self.setAutoFillBackground(False)
+
+    # -- the interface the main window uses (as Viewport's) ----------------------------------------------------
+    def set_packet(self, packet) -> None:
+        self.packet = packet
+        out = self.output
+        if out is not None and out.renders_preview:
+            out.submit_packet(packet, self.settings, self.background)
+
+    def output_stopped(self) -> None:
+        self._shown = None
+        self.update()
+
+    def set_settings(self, s: EffectSettings) -> None:
+        self.settings = s
+        self._redraw()
+
+    def reset_temporal(self) -> None:
+        pass                        # the CPU render keeps the temporal state (WindowOutput)
+
+    def set_background(self, image) -> None:
+        self.background = image
+        self._redraw()
+
+    def release_gl(self) -> None:
+        pass
+
+    def _redraw(self) -> None:
+        out = self.output
+        if out is not None and out.renders_preview:
+            out.redraw(self.packet, self.settings, self.background)
+        self._scaled = None
+        self.update()
+
+    def grabFramebuffer(self) -> QImage:
+        """What the widget shows, 32-bit ARGB (B, G, R, A in memory), as QOpenGLWidget.grabFramebuffer gives."""
+        return self.grab().toImage().convertToFormat(QImage.Format.Format_ARGB32)
+
+    # -- painting ------------------------------------------------------------------------------------------------
+    def showEvent(self, e) -> None:
+        super().showEvent(e)
+        if not self._announced:
+            self._announced = True
+            self.gl_ready.emit(True)
+
+    def paintEvent(self, e) -> None:
+        try:
+            self._paint()
+        except Exception as ex:     # never let an exception escape a Qt virtual
+            self.gl_failed.emit(f"preview error: {ex}")
+
+    def _paint(self) -> None:
+        out = self.output
+        item = out.take_image() if out is not None else None
+        if item is not None:
+            self._shown = item
+            self._scaled = None
+        p = QPainter(self)
+        try:
+            if self._shown is None:
+                p.fillRect(self.rect(), _LETTERBOX)
+                return
+            packet, image, timings = self._shown
+            t0 = time.perf_counter()
+            dpr = self.devicePixelRatioF()
+            W, H = max(1, round(self.width() * dpr)), max(1, round(self.height() * dpr))
+            fh, fw = image.shape[:2]
+            sc = min(W / fw, H / fh)
+            w, h = max(1, round(fw * sc)), max(1, round(fh * sc))
+            key = (id(image), w, h, self.settings.mirror)
+            if self._scaled is None or self._scaled[0] != key:
+                small = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if sc < 1 else cv2.INTER_LINEAR)
+                if self.settings.mirror:
+                    small = cv2.flip(small, 1)
+                small = np.ascontiguousarray(small)
+                q = QImage(small.data, w, h, 3 * w, QImage.Format.Format_BGR888).copy()   # owns its pixels
+                q.setDevicePixelRatio(dpr)
+                self._scaled = (key, q)
+            x, y = (W - w) / 2 / dpr, (H - h) / 2 / dpr
+            lw, lh = w / dpr, h / dpr
+            for band in ((0, 0, self.width(), y), (0, y + lh, self.width(), self.height() - y - lh),
+                         (0, y, x, lh), (x + lw, y, self.width() - x - lw, lh)):
+                if band[2] > 0 and band[3] > 0:
+                    p.fillRect(*(round(v) for v in band), _LETTERBOX)
+            p.drawImage(round(x), round(y), self._scaled[1])
+        finally:
+            p.end()
+        if item is not None:        # a new frame is on screen as this paint is flushed
+            now = time.perf_counter()
+            self.frame_drawn.emit({**packet.timings, "refine": timings.get("refine", 0.0),
+                                   "render": timings.get("render", (now - t0) * 1e3),
+                                   "latency": (now - packet.t_in) * 1e3})
