@@ -755,3 +755,26 @@ def test_graphs_redraw_after_a_stall_longer_than_they_show(qtbot):
     g.redraw()
     g.add(25.03, {"latency": 20.0})
     g.redraw()
+
+
+def test_a_preview_render_fault_is_shown_and_the_preview_starts_again(window, qtbot, monkeypatch):
+    """The raster preview has no GL to fall back on: a fault in the CPU render that draws it is shown in the
+    fault bar, the render starts again, and the fault clears once frames are drawn again."""
+    from studio.render.cpu import CpuRenderer
+
+    real = CpuRenderer.render
+    calls = []
+
+    def flaky(self, *a, **kw):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("boom in the render")
+        return real(self, *a, **kw)
+
+    seen = []
+    window.banner.label.setText = (lambda f: (lambda t: (seen.append(t), f(t))[1]))(window.banner.label.setText)
+    monkeypatch.setattr(CpuRenderer, "render", flaky)
+    n = window.frames
+    qtbot.waitUntil(lambda: window.frames > n + 10, timeout=15000)
+    assert calls and any("boom in the render" in t and "restarting" in t for t in seen), seen
+    assert "boom" not in window.banner.text() and window.output.renders_preview

@@ -76,6 +76,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.status_label)
         self.output = WindowOutput(self)
         self.output.failed.connect(self._on_output_failed)
+        self.output.preview_failed.connect(self._on_preview_failed)
         self.viewport.output = self.output
         self.output.image_ready.connect(self.viewport.update)
         self._build_layout()
@@ -342,6 +343,7 @@ class MainWindow(QMainWindow):
 
     def _on_frame_drawn(self, timings: dict):
         self.frames += 1
+        self.banner.clear_fault("preview")     # drawing again: a preview fault is gone
         self.latencies.append(timings.get("latency", 0.0))
         self.graphs.add(time.perf_counter(), timings)
         self.dropped_seen = ((self.feed.pipeline.dropped if self.feed is not None else 0) + self.viewport.dropped
@@ -544,6 +546,13 @@ class MainWindow(QMainWindow):
         gl_up = self.viewport.renderer is not None or not self.viewport.uses_gl
         if self.cpu_preview and gl_up and self.viewport.software_gl and not self.output.active:
             self.output.start_preview()
+
+    def _on_preview_failed(self, message: str) -> None:
+        """The CPU render of the preview stopped on a fault: shown until a frame is drawn again, and started
+        again (the raster preview has no other way to draw)."""
+        self.banner.set_fault("preview", f"{message}; restarting the preview")
+        self.last_error = message
+        self._preview_on_cpu()
 
     def _on_output_failed(self, message: str) -> None:
         """The output stopped (no backend, device busy, the reader gone, disk full); the preview goes on."""

@@ -25,6 +25,7 @@ from studio.render.cpu import CpuRenderer
 
 class WindowOutput(QObject):
     failed = Signal(str)      # emitted from the output thread, delivered on the GUI thread
+    preview_failed = Signal(str)  # the render thread drawing the preview alone stopped on a fault
     image_ready = Signal()    # a CPU-rendered image waits in take_image() (at most one notification queued)
 
     def __init__(self, parent=None):
@@ -57,6 +58,10 @@ class WindowOutput(QObject):
     def start_preview(self) -> None:
         """Software GL without an output: the render thread draws the preview alone (the CPU twin costs a
         software rasteriser's GL passes a fraction: 720p blur 5 ms against 35 ms on llvmpipe)."""
+        if self._packets is not None and self._packets.closed and self.worker is None:   # stopped by a fault
+            self._render_thread.join()
+            self.render_dropped_before += self._packets.dropped
+            self._packets = self._render_thread = None
         if self._packets is None:
             self._start_render(None)
 
@@ -139,7 +144,7 @@ class WindowOutput(QObject):
             return
         packets = self._packets
         if packets is not None:
-            packets.close()   # the output failed: the preview goes back to drawing with GL
+            packets.close()   # the output failed: the window starts the preview again (_preview_on_cpu)
         self.failed.emit(message)
 
     def reset_temporal(self) -> None:
@@ -172,7 +177,9 @@ class WindowOutput(QObject):
                     worker.submit(self._flip(out))
         except Exception as e:        # a fault here stops only the output, never the window
             packets.close()
-            if worker is not None and worker is self.worker:
+            if worker is None:        # the preview alone: the window shows the fault and starts it again
+                self.preview_failed.emit(f"preview render failed: {printable(e)}")
+            elif worker is self.worker:
                 self.failed.emit(f"output render failed: {printable(e)}")
 
     # -- status ------------------------------------------------------------------------------------------------
