@@ -76,7 +76,7 @@ def _script(win, args, failure: list) -> None:
     from studio import StudioError, printable
     from studio.platform import process_age
 
-    t0 = time.perf_counter()
+    t0, cpu_t0 = time.perf_counter(), time.process_time()
 
     def fail(message) -> None:
         if not failure:
@@ -92,7 +92,7 @@ def _script(win, args, failure: list) -> None:
         if n < args.frames:
             return
         win.frames_drawn.disconnect(on_frame)
-        t_start, n0, cpu0 = getattr(win, "_t_measure", (t0, 0, 0.0))
+        t_start, n0, cpu0 = getattr(win, "_t_measure", (t0, 0, cpu_t0))
         wall = max(1e-6, time.perf_counter() - t_start)
         fps = (n - n0) / wall
         cpu = time.process_time() - cpu0      # the whole process: every thread, Qt and the GL driver's too
