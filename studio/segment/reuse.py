@@ -93,7 +93,7 @@ class MotionCarry:
 
     def reset(self) -> None:
         self._key_grey = self._key_mask = self._regions = None
-        self._since = 0
+        self._since = self._skip = self._backoff = 0
 
     def keyframe(self, grey: np.ndarray, mask: np.ndarray) -> None:
         """A frame was segmented: it is the one the next frames are carried from."""
@@ -141,13 +141,14 @@ class MotionCarry:
         return cv2.remap(self._key_mask, fl, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-PERSON_REACH = 15       # cells (120 px at 720p): how far beyond the person its motion is applied
+PERSON_REACH = 15       # cells: a square this wide around each inside cell (7 cells, 56 px at 720p, each side)
+                        # takes the person's motion
 EDGE_UNEXPLAINED = 0.10  # at most this fraction of the cells along the person's outline unexplained by its motion
 
 
 class PersonRegions:
     """What person_motion needs from a key mask, made once per segmented frame: the cells inside the person (one
-    in from its edge), those within PERSON_REACH of it, and those along its outline, on the grey copy's grid."""
+    in from its edge), those within PERSON_REACH // 2 cells of it, and those along its outline, on the grey copy's grid."""
 
     def __init__(self, key_mask: np.ndarray, grid_size: tuple[int, int]):
         km = cv2.resize(key_mask, grid_size, interpolation=cv2.INTER_AREA)
