@@ -125,7 +125,8 @@ def test_no_lag_on_a_moving_edge(portrait, background, seg, speed, carried):
         assert kind == "carried"
         err = _cx(mask) - _cx(t)
         assert abs(err - key_err) <= max(0.25, step / 4), (kind, err, key_err, step)
-    assert "still" not in kinds[1:] and kinds.count("carried") >= carried, kinds
+    assert "still" not in kinds[1:] and (kinds.count("carried") >= carried if carried else
+                                         kinds.count("carried") == 0), kinds
 
 
 def test_a_still_picture_is_segmented_once_in_five_frames(portrait):
@@ -200,13 +201,15 @@ def test_the_live_pipeline_draws_each_frame_with_a_mask_made_for_it(portrait, ba
     pipe = LivePipeline(str(path), tier="hd", size=(1280, 720), fps=30, segment_on_change=True).start()
     got = []
     try:
-        while len(got) < len(frames):
+        while True:    # the first pass of the looping clip (a frame the capture dropped is simply absent)
             p = pipe.get(timeout=10)
             assert p is not None
-            if p.index < len(frames):
-                got.append(p)
+            if p.index >= len(frames):
+                break
+            got.append(p)
     finally:
         pipe.stop()
+    assert len(got) >= len(frames) - 2 and "inference" in got[0].timings, [p.index for p in got]
     step = speed * 320 / 1280
     key_err, carried = None, 0
     for p in got:
