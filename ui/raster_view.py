@@ -11,7 +11,7 @@ import time
 
 import cv2
 import numpy as np
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QWidget
 
@@ -50,7 +50,7 @@ def software_gl_here() -> bool:
 
 class RasterViewport(QWidget):
     frame_drawn = Signal(dict)     # per-frame stage timings incl. end-to-end latency
-    gl_failed = Signal(str)        # never emitted: kept so the window connects to either viewport alike
+    gl_failed = Signal(str)        # a fault while painting (the window shows it), as Viewport's
     gl_ready = Signal(bool)        # emitted once shown: True (the CPU twin draws the preview)
 
     uses_gl = False
@@ -69,6 +69,7 @@ class RasterViewport(QWidget):
         self._announced = False
         self.setMinimumSize(480, 270)
         self.setAutoFillBackground(False)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)   # every pixel is painted: nothing under it
 
     # -- the interface the main window uses (as Viewport's) ----------------------------------------------------
     def set_packet(self, packet) -> None:
