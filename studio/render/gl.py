@@ -20,6 +20,12 @@ class GlError(StudioError):
     pass
 
 
+def _letterbox(fw: int, fh: int, width: int, height: int) -> tuple[float, float, float, float]:
+    """Where an fw x fh image goes in a width x height target, aspect kept and centred: (x, y, w, h) pixels."""
+    sc = min(width / fw, height / fh)
+    return (width - fw * sc) / 2, (height - fh * sc) / 2, fw * sc, fh * sc
+
+
 class GlRenderer:
     name = "gl"
 
@@ -198,9 +204,7 @@ class GlRenderer:
         on its plain path, made the window's frame cost 51 ms of CPU against 42 (shaders/show.frag)."""
         t = self._upload("shown", image)
         fbo, width, height, mirror = target
-        fh, fw = image.shape[:2]
-        sc = min(width / fw, height / fh)
-        rect = ((width - fw * sc) / 2, (height - fh * sc) / 2, fw * sc, fh * sc)
+        rect = _letterbox(image.shape[1], image.shape[0], width, height)
         self._pass("show.frag", fbo, width, height, {"u_frame": t}, {"u_rect": rect, "u_mirror": bool(mirror)})
         self._check("show")
 
@@ -340,10 +344,9 @@ class GlRenderer:
                        {**uniforms, "u_rect": (0.0, 0.0, fw, fh), "u_flip": False, "u_mirror": False})
             return out_t
         fbo, width, height, mirror = target
-        sc = min(width / fw, height / fh)
-        rect = ((width - fw * sc) / 2, (height - fh * sc) / 2, fw * sc, fh * sc)
         self._pass("composite.frag", fbo, width, height, layers,
-                   {**uniforms, "u_rect": rect, "u_flip": True, "u_mirror": bool(mirror)})
+                   {**uniforms, "u_rect": _letterbox(fw, fh, width, height), "u_flip": True,
+                    "u_mirror": bool(mirror)})
         return 0
 
     # -- GPU timers (GL_TIME_ELAPSED, double-buffered so reading never stalls the pipeline) --------------------
