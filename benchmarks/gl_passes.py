@@ -27,6 +27,7 @@ from studio.render.gl import GlRenderer  # noqa: E402
 from studio.settings import EffectSettings  # noqa: E402
 
 MASK_W, MASK_H = 320, 176
+WINDOW = (1920, 1080)
 
 
 def summarize(xs) -> dict:
@@ -96,22 +97,12 @@ class TimedGl(GlRenderer):
         return out
 
 
-def window_fbo(GL, w: int, h: int) -> int:
-    """A framebuffer standing in for the widget's (RGBA8 colour)."""
-    tex = int(GL.glGenTextures(1))
-    GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
-    GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_RGBA8, w, h, 0, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, None)
-    fbo = int(GL.glGenFramebuffers(1))
-    GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, fbo)
-    GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, tex, 0)
-    return fbo
-
-
-def bench_size(GL, w: int, h: int, frames: int, settings: EffectSettings, win, byte_upload=None) -> dict:
+def bench_size(GL, w: int, h: int, frames: int, settings: EffectSettings, byte_upload=None) -> dict:
     frames_in = [picture(w, h, s) for s in range(4)]
     masks = [person_mask(t) for t in range(32)]
     bg = picture(w, h, 99)[:, ::-1].copy()
     g = TimedGl(settings, byte_upload=byte_upload)
+    win = (g._target("window", *WINDOW, GL.GL_RGBA8)[1], *WINDOW)   # a framebuffer standing in for the widget's
     g.set_background(bg)
     warm = 10
     per: dict[str, list] = {}
@@ -153,7 +144,7 @@ def bench_size(GL, w: int, h: int, frames: int, settings: EffectSettings, win, b
     g.timing = False
     for i in range(frames + warm):
         t0 = time.perf_counter()
-        g.draw(frames_in[i % 4], masks[i % 32], target=(win[0], win[1], win[2], True))
+        g.draw(frames_in[i % 4], masks[i % 32], target=(*win, True))
         g.draw(frames_in[i % 4], masks[i % 32], advance=False)
         t1 = time.perf_counter()
         img = g.read_output_async()
@@ -268,7 +259,7 @@ def main(argv=None) -> int:
     from OpenGL import GL
 
     res = {"renderer": GL.glGetString(GL.GL_RENDERER).decode(), "version": GL.glGetString(GL.GL_VERSION).decode(),
-           "mask": f"{MASK_W}x{MASK_H}", "window": "1920x1080", "frames": a.frames,
+           "mask": f"{MASK_W}x{MASK_H}", "window": "{}x{}".format(*WINDOW), "frames": a.frames,
            "upload": "driver" if a.driver_upload else "auto"}
     print(res["renderer"], "|", res["version"], flush=True)
     if a.transfer:
@@ -277,11 +268,10 @@ def main(argv=None) -> int:
             print(f"{w}x{h}: " + "; ".join(f"{k} {v['call']['median']:.3f}/{v['done']['median']:.3f}"
                                             for k, v in r.items()), flush=True)
         sizes = []
-    win = (window_fbo(GL, 1920, 1080), 1920, 1080)
     for mode in ("blur", "replace") if sizes else ():
         for w, h in sizes:
             t0 = time.perf_counter()
-            r = bench_size(GL, w, h, a.frames, EffectSettings(mode=mode), win,
+            r = bench_size(GL, w, h, a.frames, EffectSettings(mode=mode),
                            byte_upload=False if a.driver_upload else None)
             res[f"{mode}_{w}x{h}"] = r
             passes = ", ".join(f"{k} {v['median']:.3f}" for k, v in r["passes_gpu_ms"].items())

@@ -406,13 +406,8 @@ def test_show_draws_the_image_letterboxed_in_a_widgets_framebuffer(gl_context, p
     from studio.render.effects import LETTERBOX_RGB
 
     W, H = 800, 600                                   # 4:3 target, 16:9 image: bands above and below
-    tex = int(GL.glGenTextures(1))
-    GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
-    GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_RGBA8, W, H, 0, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, None)
-    fbo = int(GL.glGenFramebuffers(1))
-    GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, fbo)
-    GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, tex, 0)
     g = GlRenderer(EffectSettings())
+    _, fbo = g._target("widget", W, H, GL.GL_RGBA8)   # a framebuffer standing in for the widget's
     g.show(portrait, (fbo, W, H, mirror))
     GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, fbo)
     GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
@@ -429,5 +424,3 @@ def test_show_draws_the_image_letterboxed_in_a_widgets_framebuffer(gl_context, p
     assert np.abs(got[:top - 1].reshape(-1, 3) - band).max() <= 1
     assert np.abs(got[top + h + 1:].reshape(-1, 3) - band).max() <= 1
     g.release()
-    GL.glDeleteFramebuffers(1, [fbo])
-    GL.glDeleteTextures([tex])
