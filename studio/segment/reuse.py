@@ -112,10 +112,12 @@ class MotionCarry:
         if self._grid is None or self._grid[0].shape != grey.shape:
             self._grid = np.meshgrid(np.arange(gw, dtype=np.float32), np.arange(gh, dtype=np.float32))
 
+        now = grey.astype(np.float32)
+
         def unexplained(fl: np.ndarray, where=None) -> float:
             warped = cv2.remap(self._key_grey, self._grid[0] + fl[..., 0], self._grid[1] + fl[..., 1],
                                cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            off = np.abs(grey.astype(np.float32) - warped) > self.residual
+            off = np.abs(now - warped) > self.residual
             return float(np.mean(off if where is None else off[where]))
 
         ok = unexplained(flow) <= self.unexplained        # the flow explains the picture
