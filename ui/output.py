@@ -46,6 +46,7 @@ class WindowOutput(QObject):
         self._reset = False
         self.weight = None
         self.render_dropped_before = 0   # frames the render slots of stopped renders dropped
+
     @property
     def active(self) -> bool:
         return self.worker is not None

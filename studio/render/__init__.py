@@ -43,7 +43,7 @@ class VideoBackgroundRenderer:
         return getattr(self._r, name)
 
     def render(self, frame, mask, prepared=None, **kw):
-        """kw: what the wrapped renderer takes besides (still=True from the live pipeline)."""
+        """kw: what the wrapped renderer takes besides (picture=N from the live pipeline)."""
         if not self._first:
             self._r.set_background(self._feed.next())
         self._first = False
