@@ -11,15 +11,16 @@ def grid_sample(img: np.ndarray, w: int, h: int) -> np.ndarray:
     return cv2.resize(tmp, (w, h), interpolation=cv2.INTER_AREA)
 
 
-def fit_cover(img: np.ndarray, w: int, h: int) -> np.ndarray:
+def fit_cover(img: np.ndarray, w: int, h: int, grow: bool = True) -> np.ndarray:
     """Scale and centre-crop an image to exactly cover (w, h). The crop is taken from the source first, so the
-    work and memory are those of the output whatever the image's shape (a 1x5000 strip once took 24 GB)."""
+    work and memory are those of the output whatever the image's shape (a 1x5000 strip once took 24 GB).
+    grow=False: an image smaller than that is only cropped to (w, h)'s aspect, never scaled up."""
     ih, iw = img.shape[:2]
     s = max(w / iw, h / ih)
     cw, ch = min(iw, max(1, round(w / s))), min(ih, max(1, round(h / s)))
     x0, y0 = (iw - cw) // 2, (ih - ch) // 2
     crop = img[y0:y0 + ch, x0:x0 + cw]
-    if (cw, ch) == (w, h):
+    if (cw, ch) == (w, h) or (s > 1 and not grow):
         return np.ascontiguousarray(crop)
     interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
     return cv2.resize(crop, (w, h), interpolation=interp)

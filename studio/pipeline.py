@@ -42,11 +42,14 @@ def _segment(seg: Segmenter, prepare, p: Packet) -> Packet:
     return p
 
 
-def render_packet(renderer, p: Packet):
+def render_packet(renderer, p: Packet, size: tuple[int, int] | None = None):
     """The rendering half on the consumer's thread; fills the refine, composite and end-to-end latency timings.
-    A packet whose mask-resolution half was prepared on the segmentation thread skips it here."""
+    A packet whose mask-resolution half was prepared on the segmentation thread skips it here. size: the
+    output's (LivePipeline.size): a frame smaller than it is drawn as it will look once the sink scales it up."""
     split = p.prepared is not None
     kw = {"picture": p.picture} if getattr(renderer, "reuses_still", False) else {}
+    if size is not None:
+        kw["size"] = size
     t0 = time.perf_counter()
     out = (renderer.render(p.frame, p.mask, prepared=p.prepared, **kw) if split
            else renderer.render(p.frame, p.mask, **kw))
@@ -217,7 +220,8 @@ class LivePipeline:
         from studio.capture.sources import open_source
 
         src = open_source(self.spec, size=self.size, fps=self.fps_wanted, loop=True, mode=self.camera_mode,
-                          decode_threads=1)   # paced at the source's rate: CPU per frame counts, not speed
+                          decode_threads=1,   # paced at the source's rate: CPU per frame counts, not speed
+                          grow=False)         # a smaller source is scaled up by the sink, last (_fit)
         self.source_fps = self.fps_wanted or src.fps or 30.0
         self.source_size = self.size or tuple(src.size)
         self.opened.set()
@@ -278,14 +282,16 @@ class LivePipeline:
         return not self._stop.wait(1.0)
 
     def _fit(self, frame):
-        """Frames of another size are scaled to cover `size` and centre-cropped, never stretched: a camera that
-        offers only 640x480 fills a 1280x720 output without turning faces wide."""
+        """Frames of another aspect are centre-cropped to `size`'s, never stretched: a camera that offers only
+        640x480 fills a 1280x720 output without turning faces wide. Larger frames are scaled down to `size`;
+        smaller ones stay at their size (segmentation and the effect cost less), the consumer renders them
+        with render_packet(..., size) and its sink scales them up (Sink.fit)."""
         import cv2
 
         from studio.imageops import fit_cover
 
         if self.size is not None and (frame.shape[1], frame.shape[0]) != tuple(self.size):
-            frame = fit_cover(frame, *self.size)
+            frame = fit_cover(frame, *self.size, grow=False)
         return cv2.flip(frame, 1) if self.mirror else frame
 
     def _next_background(self):

@@ -62,6 +62,42 @@ def test_gl_matches_cpu_on_video_frames(gl_context, data_dir):
     g.release()
 
 
+@pytest.mark.parametrize("mode", ["blur", "replace"])
+def test_a_smaller_frame_drawn_for_a_larger_output_looks_drawn_at_its_size(mode, portrait, mask, background):
+    """The live pipeline keeps a 960x540 source's frames at that size for a 1280x720 output and the sink scales
+    the drawn frame up (cheaper than drawing 1.8x the pixels). The picture must be the one drawing the scaled-up
+    frame gives: the blur's working size and radius are the output's (measured: mean 0.16, p99 2 grey levels;
+    with the blur measured in the small frame's pixels instead, p99 5), and replace draws at the output's size
+    (its background has more detail than the frame): identical."""
+    from studio.imageops import fit_cover
+
+    small = cv2.resize(portrait, (960, 540), interpolation=cv2.INTER_AREA)
+    s = EffectSettings(mode=mode)
+    ref_r, r, naive_r = CpuRenderer(s), CpuRenderer(s), CpuRenderer(s)
+    for x in (ref_r, r, naive_r):
+        x.set_background(background)
+    ref = ref_r.render(fit_cover(small, 1280, 720), mask)
+    out = r.render(small, mask, size=(1280, 720))
+    assert out.shape == ((540, 960, 3) if mode == "blur" else (720, 1280, 3))
+    mean, p99 = _parity(ref, fit_cover(out, 1280, 720))
+    naive = _parity(ref, fit_cover(naive_r.render(small, mask), 1280, 720))
+    if mode == "blur":
+        assert mean < 0.3 and p99 <= 2 and naive[1] >= 4, (mean, p99, naive)
+    else:
+        assert mean == 0 and naive[0] > 0.05, (mean, naive)
+
+
+def test_gl_matches_cpu_drawing_a_smaller_frame_for_a_larger_output(gl_context, portrait, mask):
+    small = cv2.resize(portrait, (960, 540), interpolation=cv2.INTER_AREA)
+    s = EffectSettings(mode="blur")
+    g, c = GlRenderer(s), CpuRenderer(s)
+    og, oc = g.render(small, mask, size=(1280, 720)), c.render(small, mask, size=(1280, 720))
+    mean, p99 = _parity(og, oc)
+    assert og.shape == (540, 960, 3) and mean <= 0.06 and p99 <= 1, (mean, p99)
+    assert _parity(og, g.render(small, mask))[1] >= 2     # the size reached the passes
+    g.release()
+
+
 def test_blur_keeps_person_sharp_and_blurs_background(portrait, mask):
     out = CpuRenderer(EffectSettings(mode="blur", max_coc=24.0)).render(portrait, mask)
     m = cv2.resize(mask, (1280, 720)) 

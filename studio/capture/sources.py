@@ -45,11 +45,12 @@ class FrameSource:
         self.close()
 
 
-def _fit(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
-    """Scale to cover `size` and centre-crop: another aspect ratio is cropped, never stretched."""
+def _fit(frame: np.ndarray, size: tuple[int, int] | None, grow: bool = True) -> np.ndarray:
+    """Scale to cover `size` and centre-crop: another aspect ratio is cropped, never stretched. grow=False: a
+    smaller frame is only cropped (the live pipeline's sink scales it up last)."""
     if size is None or (frame.shape[1], frame.shape[0]) == tuple(size):
         return frame
-    return fit_cover(frame, *size)
+    return fit_cover(frame, *size, grow=grow)
 
 
 class CameraSource(FrameSource):
@@ -109,9 +110,10 @@ class CameraSource(FrameSource):
 
 class VideoSource(FrameSource):
     def __init__(self, path: str, loop: bool = False, size: tuple[int, int] | None = None,
-                 decode_threads: int = 0):
+                 decode_threads: int = 0, grow: bool = True):
         """decode_threads: FFmpeg's decoding threads (0: its default, one per core). A live pipeline paced at
-        the camera's rate passes 1: the worker threads cost 0.3 ms of CPU per 720p frame more than they save."""
+        the camera's rate passes 1: the worker threads cost 0.3 ms of CPU per 720p frame more than they save.
+        grow=False: frames smaller than `size` are only cropped to its aspect (see _fit)."""
         self.name = str(path)
         try:
             found = Path(path).is_file()
@@ -123,6 +125,7 @@ class VideoSource(FrameSource):
         self._threads = decode_threads
         self._loop = loop
         self._want = size
+        self._grow = grow
         self._cap = self._open_capture()
         ok, first = self._cap.read() if self._cap.isOpened() else (False, None)
         if not ok:
@@ -131,7 +134,8 @@ class VideoSource(FrameSource):
         self.fps = self._cap.get(cv2.CAP_PROP_FPS) or 30.0
         n = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
         self.frame_count = n if n > 0 else None
-        self._size = tuple(size) if size else (first.shape[1], first.shape[0])
+        fitted = _fit(first, size, grow)
+        self._size = (fitted.shape[1], fitted.shape[0])
 
     def _open_capture(self):
         if self._threads:
@@ -145,7 +149,7 @@ class VideoSource(FrameSource):
     def read(self):
         if self._pending is not None:
             f, self._pending = self._pending, None
-            return _fit(f, self._want)
+            return _fit(f, self._want, self._grow)
         ok, frame = self._cap.read()
         if not ok:
             if not self._loop:
@@ -155,7 +159,7 @@ class VideoSource(FrameSource):
             ok, frame = self._cap.read()
             if not ok:
                 raise SourceError(f"video {self._path} could not be reopened")
-        return _fit(frame, self._want)
+        return _fit(frame, self._want, self._grow)
 
     def close(self):
         self._cap.release()
@@ -204,9 +208,9 @@ def read_image(path: str | os.PathLike, what: str = "image", flags: int = cv2.IM
 
 
 class ImageSource(FrameSource):
-    def __init__(self, path: str, size: tuple[int, int] | None = None, fps: float = 30.0):
+    def __init__(self, path: str, size: tuple[int, int] | None = None, fps: float = 30.0, grow: bool = True):
         self.name = str(path)
-        self._frame = _fit(read_image(path), size)
+        self._frame = _fit(read_image(path), size, grow)
         self.fps = fps
 
     @property
@@ -280,9 +284,11 @@ def parse_size(text) -> tuple[int, int] | None:
 
 
 def open_source(spec: str, size: tuple[int, int] | None = None, fps: float | None = None,
-                loop: bool = True, mode: CameraMode | None = None, decode_threads: int = 0) -> FrameSource:
+                loop: bool = True, mode: CameraMode | None = None, decode_threads: int = 0,
+                grow: bool = True) -> FrameSource:
     """camera:N | camera:/dev/videoN | demo | a video file | an image file. `mode` is for cameras only,
-    `decode_threads` for video files."""
+    `decode_threads` for video files. grow=False: files smaller than `size` are cropped to its aspect, not
+    scaled up (a camera's frames come as its mode gives them; the demo is drawn at `size`)."""
     if spec == "demo":
         return DemoSource(size or (1280, 720), fps or 30.0)
     if spec.startswith("camera:"):
@@ -290,9 +296,9 @@ def open_source(spec: str, size: tuple[int, int] | None = None, fps: float | Non
     p = Path(spec)
     ext = p.suffix.lower()
     if ext in IMAGE_EXT:
-        return ImageSource(spec, size, fps or 30.0)
+        return ImageSource(spec, size, fps or 30.0, grow)
     if ext in VIDEO_EXT or p.is_file():
-        return VideoSource(spec, loop=loop, size=size, decode_threads=decode_threads)
+        return VideoSource(spec, loop=loop, size=size, decode_threads=decode_threads, grow=grow)
     raise SourceError(f"unknown source {spec!r}: use camera:N, demo, a video file or an image")
 
 

@@ -97,13 +97,14 @@ def _process_cpu_s() -> float:
 
 
 def run_live_bench(args) -> dict:
-    """The live pipeline paced at the source's rate into a sink that discards frames (or YUV4MPEG2 to /dev/null):
+    """The live pipeline paced at the source's rate into a sink that brings frames to `--size` and discards them
+    (or YUV4MPEG2 to /dev/null):
     CPU time per delivered frame, the cost a user pays at the camera's rate. Warm-up frames are excluded; the
     split is by thread (capture: decode, fit; segment: model, refinement; render: the effect and the sink;
     other: library worker threads)."""
     import os
 
-    from studio.output import Y4mSink
+    from studio.output import NullSink, Y4mSink
     from studio.pipeline import LivePipeline, render_packet
 
     size = parse_size(args.size) or (1280, 720)
@@ -118,7 +119,7 @@ def run_live_bench(args) -> dict:
     pipe = LivePipeline(args.source, tier=args.tier, size=size, fps=fps, on_event=on_event,
                         prepare=getattr(renderer, "prepare", None), second_look=args.second_look,
                         segment_on_change=args.segment_on_change).start()
-    sink = Y4mSink(open(os.devnull, "wb"), *size, fps, owns_stream=True) if args.sink == "y4m" else None
+    sink = Y4mSink(open(os.devnull, "wb"), *size, fps, owns_stream=True) if args.sink == "y4m" else NullSink(*size)
     total = WARMUP_FRAMES + args.frames
     n, marks, segmented = 0, None, 0
     try:
@@ -126,9 +127,7 @@ def run_live_bench(args) -> dict:
             p = pipe.get(timeout=5)
             if p is None:
                 raise StudioError("the live pipeline delivered no frame for 5 s")
-            out = render_packet(renderer, p)
-            if sink is not None:
-                sink.send(out)
+            sink.send(render_packet(renderer, p, size))
             n += 1
             segmented += n > WARMUP_FRAMES and "inference" in p.timings
             if n == WARMUP_FRAMES:
@@ -141,8 +140,7 @@ def run_live_bench(args) -> dict:
     finally:
         dropped = pipe.dropped
         pipe.stop()
-        if sink is not None:
-            sink.close()
+        sink.close()
         if ctx is not None:
             ctx.close()
     split["other"] = max(0.0, cpu - sum(split.values()))

@@ -193,7 +193,7 @@ class VcamSession:
                 if not self.pipe.running:
                     return False
             else:
-                self._send(p, render_packet(self.renderer, p))
+                self._send(p, render_packet(self.renderer, p, (self.w, self.h)))
             if self._nobody_watching():
                 return True
         return True

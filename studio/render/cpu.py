@@ -10,7 +10,7 @@ import numpy as np
 from studio.render import kernels
 from studio.imageops import fit_cover, grid_sample
 from studio.render.effects import (FG_EDGE_GAIN, FG_EDGE_MIN, FG_EPS, MASK_TINT_BGR, TAPS, TEMPORAL_EDGES, EffectPlan,
-                                   make_plan)
+                                   make_plan, output_frame)
 from studio.settings import EffectSettings
 
 _TINT = np.array(MASK_TINT_BGR, np.float32)
@@ -46,6 +46,7 @@ def expand_rows(layer: np.ndarray, width: int) -> np.ndarray:
 
 
 _EMPTY_ROWS = np.zeros((0, 3), np.float32)
+
 
 
 def warmup() -> None:
@@ -103,18 +104,20 @@ class CpuRenderer:
         return weight, (time.perf_counter() - t0) * 1e3
 
     def render(self, frame: np.ndarray, mask: np.ndarray, settings: EffectSettings | None = None,
-               prepared=None, picture: int = 0) -> np.ndarray:
+               prepared=None, picture: int = 0, size: tuple[int, int] | None = None) -> np.ndarray:
         """picture: the live pipeline's serial of the segmented picture this frame equals (0: unknown). A
-        frame of the picture whose blur layer was drawn last reuses it, the render's most costly part."""
+        frame of the picture whose blur layer was drawn last reuses it, the render's most costly part.
+        size: the output's size, where the frame is smaller (see output_frame)."""
         s = settings or self.settings
+        frame, size = output_frame(frame, s, size)
         fh, fw = frame.shape[:2]
-        plan = make_plan(s, (fw, fh), (mask.shape[1], mask.shape[0]))
+        plan = make_plan(s, (fw, fh), (mask.shape[1], mask.shape[0]), size)
         weight, refine_ms = prepared if prepared is not None else self.prepare(frame, mask, s)
         t1 = time.perf_counter()
         lrows = erows = frows = brows = grows = _EMPTY_ROWS
         bg = frame
         if s.mode == "blur":
-            key = (picture, fw, fh, s)   # the settings too: coverage, refinement, smoothing shape the weight
+            key = (picture, fw, fh, size, s)   # the settings too: coverage, refinement, smoothing shape the weight
             if picture and self._blur_rows is not None and self._blur_rows[0] == key:
                 lrows = self._blur_rows[1]
             else:

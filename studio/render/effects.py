@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from studio.imageops import fit_cover
 from studio.settings import EffectSettings
 
 TAPS = 5  # refine kernel is TAPS x TAPS
@@ -108,19 +109,37 @@ class EffectPlan:
 REFINE_SCALE = 1  # refinement runs at the model resolution (2x measured no better on portraits-dev)
 
 
-def make_plan(s: EffectSettings, frame_size: tuple[int, int], mask_size: tuple[int, int]) -> EffectPlan:
+def make_plan(s: EffectSettings, frame_size: tuple[int, int], mask_size: tuple[int, int],
+              out_size: tuple[int, int] | None = None) -> EffectPlan:
+    """out_size: the size the frame will be shown at when it is smaller (the live pipeline keeps a small
+    source's frames at their own size and the sink scales the result up): the blur's working resolution and
+    every reach in pixels (blur radius, light wrap, edge colours) are those of the output, so the picture is
+    the one drawing at the output's size would give."""
     fw, fh = frame_size
+    ow, oh = out_size or frame_size
     mw, mh = mask_size
     rw, rh = min(fw, mw * REFINE_SCALE), min(fh, mh * REFINE_SCALE)
-    bw, bh = max(8, round(fw * s.blur_scale)), max(8, round(fh * s.blur_scale))
-    cmax = s.max_coc * bw / fw
+    bw, bh = max(8, min(fw, round(ow * s.blur_scale))), max(8, min(fh, round(oh * s.blur_scale)))
+    cmax = s.max_coc * bw / ow
     sigma = s.sigma_space
     step = max(1, int(round(sigma / 1.5)))
-    wrap_sigma = s.wrap_width * bw / fw / 2.0
+    wrap_sigma = s.wrap_width * bw / ow / 2.0
     gw, gh = max(8, round(bw / 2)), max(8, round(bh / 2))
     return EffectPlan(
         fw, fh, mw, mh, rw, rh, bw, bh, cmax, int(math.ceil(cmax)), step, sigma, s.sigma_color,
         tuple(s.coverage), s.temporal_smoothing, gaussian_kernel(wrap_sigma), s.wrap_strength,
         s.wrap_blend == "add", s.refine, s.mode, s.clean_edges and s.mode == "replace", gw, gh,
-        gaussian_kernel(FG_SIGMA_PX * gw / fw), gaussian_kernel(FG_INNER_PX * gw / fw),
-        gaussian_kernel(FG_EDGE_PX * bw / fw))
+        gaussian_kernel(FG_SIGMA_PX * gw / ow), gaussian_kernel(FG_INNER_PX * gw / ow),
+        gaussian_kernel(FG_EDGE_PX * bw / ow))
+
+
+def output_frame(frame: np.ndarray, s: EffectSettings, size: tuple[int, int] | None):
+    """(frame, out_size) to draw: the live pipeline keeps frames of a source smaller than the output at the
+    source's size and the sink scales the result up, so blur, mask and none draw fewer pixels with the same
+    picture (make_plan's out_size). Replace draws at the output's size: its background has more detail than
+    the frame."""
+    if size is None or (frame.shape[1], frame.shape[0]) == tuple(size):
+        return frame, None
+    if s.mode == "replace":
+        return fit_cover(frame, *size), None
+    return frame, tuple(size)

@@ -10,7 +10,7 @@ import numpy as np
 
 from studio import StudioError
 from studio.imageops import fit_cover
-from studio.render.effects import EffectPlan, make_plan
+from studio.render.effects import EffectPlan, make_plan, output_frame
 from studio.settings import EffectSettings
 
 _MODES = {"none": 0, "blur": 1, "replace": 2, "mask": 3}
@@ -162,15 +162,17 @@ class GlRenderer:
         self._bg_version += 1   # not id(): a freed frame's id can come back with the next video frame
 
     def draw(self, frame: np.ndarray, mask: np.ndarray, settings: EffectSettings | None = None,
-             target: tuple | None = None, advance: bool = True) -> int:
+             target: tuple | None = None, advance: bool = True, size: tuple[int, int] | None = None) -> int:
         """Run every pass. Without `target` the result is left in the 'out' texture (RGBA8, frame size), whose id
         is returned. With target=(fbo, width, height, mirror) the composite is drawn straight into that
         framebuffer (a widget's), aspect kept. advance=False redraws the same frame without stepping the
         temporal smoothing again (a repaint, or a settings change between frames). The passes mirror
-        CpuRenderer: temporal + refine (the mask-resolution half), then the background layer, then composite."""
+        CpuRenderer: temporal + refine (the mask-resolution half), then the background layer, then composite.
+        size: the output's size, where the frame is smaller (effects.output_frame)."""
         s = settings or self.settings
+        frame, size = output_frame(frame, s, size)
         fh, fw = frame.shape[:2]
-        plan = make_plan(s, (fw, fh), (mask.shape[1], mask.shape[0]))
+        plan = make_plan(s, (fw, fh), (mask.shape[1], mask.shape[0]), size)
         if self.profile:
             self.timings = {}
         frame_t, raw_t = self._upload_inputs(frame, mask, advance)
@@ -445,10 +447,11 @@ class GlRenderer:
         """The last offscreen draw, BGR uint8 at frame size."""
         return self._read("out", self.GL.GL_BGR, self.GL.GL_UNSIGNED_BYTE, np.uint8, 3)
 
-    def render(self, frame: np.ndarray, mask: np.ndarray, settings: EffectSettings | None = None) -> np.ndarray:
+    def render(self, frame: np.ndarray, mask: np.ndarray, settings: EffectSettings | None = None,
+               size: tuple[int, int] | None = None) -> np.ndarray:
         """Draw and read back (BGR uint8): the headless path and the twin of CpuRenderer.render."""
         t0 = time.perf_counter()
-        self.draw(frame, mask, settings)
+        self.draw(frame, mask, settings, size=size)
         out = self.read_output()
         self.timings["render"] = (time.perf_counter() - t0) * 1e3
         return out
