@@ -780,3 +780,27 @@ def test_a_preview_render_fault_is_shown_and_the_preview_starts_again(window, qt
     qtbot.waitUntil(lambda: window.frames > n + 10, timeout=15000)
     assert calls and any("boom in the render" in t and "restarting" in t for t in seen), seen
     assert "boom" not in window.banner.text() and window.output.renders_preview
+
+
+def test_the_cpu_preview_reuses_a_still_pictures_blur_layer(qtbot, portrait):
+    """The window's render thread passes the packet's picture as vcam does: a frame that is the same segmented
+    picture again draws over the blur layer it drew before (the render's most costly part), a new picture not."""
+    from studio.pipeline import Packet
+    from studio.segment.segmenter import Segmenter
+    from studio.settings import EffectSettings
+    from ui.output import WindowOutput
+
+    mask = Segmenter("lite")(portrait).mask.copy()
+    out = WindowOutput()
+    out.start_preview()
+    s = EffectSettings(mode="blur")
+    layers = []
+    try:
+        for i, picture in enumerate((7, 7, 8)):
+            out.submit_packet(Packet(i, portrait, 0.0, mask=mask, picture=picture), s, None)
+            qtbot.waitUntil(lambda: out.take_image() is not None, timeout=10000)
+            layers.append(out._cpu._blur_rows)
+    finally:
+        out.stop()
+    assert layers[0][0][0] == 7 and layers[1][1] is layers[0][1]
+    assert layers[2][0][0] == 8 and layers[2][1] is not layers[0][1]

@@ -167,7 +167,8 @@ class WindowOutput(QObject):
                     self._cpu.set_background(bg)
                     self._bg = bg
                 prepared = self._cpu.prepare(packet.frame, packet.mask, settings)
-                out = self._cpu.render(packet.frame, packet.mask, settings, prepared=prepared)
+                out = self._cpu.render(packet.frame, packet.mask, settings, prepared=prepared,
+                                       picture=packet.picture)   # a still picture reuses its blur layer
                 with self._shown_lock:
                     self._shown = (packet, out, dict(self._cpu.timings))
                     self.weight = prepared[0]      # the refined mask, for the window's mask panel
