@@ -148,15 +148,14 @@ def resample_weight(weight, w, h):
 # Small flat helpers: numba/LLVM vectorises `for i in range(a.shape[0])` over whole 1-D slices passed as
 # arguments, but not loops with offset indices (a[i] += b[i + k]); so every hot loop goes through these.
 @njit(cache=True, nogil=True, fastmath=True)
-def _acc(dst, src):
-    for i in range(dst.shape[0]):
-        dst[i] += src[i]
-
-
-@njit(cache=True, nogil=True, fastmath=True)
-def _macc(dst, w, src):
-    for i in range(dst.shape[0]):
-        dst[i] += w[i] * src[i]
+def _tap4(den, a0, a1, a2, w, c0, c1, c2):
+    """One tap of the CoC blur: the weight and the three weighted colours, in one pass over the row."""
+    for i in range(den.shape[0]):
+        wi = w[i]
+        den[i] += wi
+        a0[i] += wi * c0[i]
+        a1[i] += wi * c1[i]
+        a2[i] += wi * c2[i]
 
 
 @njit(cache=True, nogil=True, fastmath=True)
@@ -205,36 +204,36 @@ def coc_blur(small, wb, cmax, K):
     rc = np.float32(1.0) / cmax
     for j in range(K + 1):
         _coc_weight(Wt[j], C, j, rc)
-    # horizontal: valid for the inner columns of each padded row (taps stay inside the row)
-    lo, hi = K, n - K
-    den = np.zeros(n, np.float32)
-    acc = np.zeros((3, n), np.float32)
-    for k in range(-K, K + 1):
-        j = abs(k)
-        _acc(den[lo:hi], Wt[j, lo + k:hi + k])
+    # one row at a time, so a row's accumulators stay in the L1 cache (the whole-image passes spilled them:
+    # 1.16 ms at 320x180); per pixel the taps are summed in the same order as before, and as the shader does
+    den = np.empty(w, np.float32)
+    acc = np.empty((3, w), np.float32)
+    Hc = np.empty((3, n), np.float32)
+    # horizontal, over every padded row (the vertical pass reads the padding rows), inner columns only
+    for yy in range(hp):
+        base = yy * wp + K
+        den[:] = 0.0
+        acc[:, :] = 0.0
+        for k in range(-K, K + 1):
+            j = abs(k)
+            a = base + k
+            _tap4(den, acc[0], acc[1], acc[2], Wt[j, a:a + w], col[0, a:a + w], col[1, a:a + w], col[2, a:a + w])
         for c in range(3):
-            _macc(acc[c, lo:hi], Wt[j, lo + k:hi + k], col[c, lo + k:hi + k])
-    Hc = np.zeros((3, n), np.float32)
-    for c in range(3):
-        _div(Hc[c, lo:hi], acc[c, lo:hi], den[lo:hi])
-    # vertical: rows K..K+h-1 (only the inner columns are read back)
-    lo, hi = K * wp, (K + h) * wp
-    den[:] = 0.0
-    acc[:, :] = 0.0
-    for k in range(-K, K + 1):
-        j = abs(k)
-        off = k * wp
-        _acc(den[lo:hi], Wt[j, lo + off:hi + off])
-        for c in range(3):
-            _macc(acc[c, lo:hi], Wt[j, lo + off:hi + off], Hc[c, lo + off:hi + off])
+            _div(Hc[c, base:base + w], acc[c], den)
+    # vertical, rows K..K+h-1
     for y in range(h):
         base = (y + K) * wp + K
+        den[:] = 0.0
+        acc[:, :] = 0.0
+        for k in range(-K, K + 1):
+            j = abs(k)
+            a = base + k * wp
+            _tap4(den, acc[0], acc[1], acc[2], Wt[j, a:a + w], Hc[0, a:a + w], Hc[1, a:a + w], Hc[2, a:a + w])
         for x in range(w):
-            i = base + x
-            r = np.float32(1.0) / den[i]
-            out[y, x, 0] = acc[0, i] * r
-            out[y, x, 1] = acc[1, i] * r
-            out[y, x, 2] = acc[2, i] * r
+            r = np.float32(1.0) / den[x]
+            out[y, x, 0] = acc[0, x] * r
+            out[y, x, 1] = acc[1, x] * r
+            out[y, x, 2] = acc[2, x] * r
     return out
 
 
