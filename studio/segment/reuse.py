@@ -132,9 +132,8 @@ class MotionCarry:
             return None
         self._backoff = 0
         mh, mw = self._key_mask.shape
+        cv2.multiply(flow, (mw / gw, mh / gh, 0, 0), dst=flow)  # to mask pixels, before the resize (4x fewer)
         fl = cv2.resize(flow, (mw, mh), interpolation=cv2.INTER_LINEAR)
-        fl[..., 0] *= mw / gw
-        fl[..., 1] *= mh / gh
         if self._mask_grid is None or self._mask_grid.shape[:2] != (mh, mw):
             self._mask_grid = np.dstack(np.meshgrid(np.arange(mw, dtype=np.float32),
                                                     np.arange(mh, dtype=np.float32)))
@@ -159,6 +158,7 @@ class PersonRegions:
         self.found = np.count_nonzero(inside) >= 10
         self.near = cv2.dilate(inside, np.ones((PERSON_REACH, PERSON_REACH), np.uint8)) > 0
         self.edge = cv2.dilate(((km > 0.1) & (km < 0.9)).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        self.near_u8 = self.near.astype(np.uint8)       # a mask for cv2.copyTo
 
 
 def person_motion(flow: np.ndarray, regions: PersonRegions) -> tuple[np.ndarray, np.ndarray | None]:
@@ -171,9 +171,10 @@ def person_motion(flow: np.ndarray, regions: PersonRegions) -> tuple[np.ndarray,
     hand waved) the outline cells are not explained by it, and the frame is segmented instead."""
     if not regions.found:
         return flow, None
-    moved = flow.copy()
-    moved[regions.near] = (np.median(flow[..., 0][regions.inside]), np.median(flow[..., 1][regions.inside]))
-    return moved, regions.edge
+    median = np.array((np.median(flow[..., 0][regions.inside]), np.median(flow[..., 1][regions.inside])),
+                      np.float32)
+    motion = np.tile(median, flow.shape[:2] + (1,))    # numpy's broadcast fill and masked store: 10x the time
+    return cv2.copyTo(motion, regions.near_u8, flow.copy()), regions.edge
 
 
 def small_grey(frame: np.ndarray) -> np.ndarray:
