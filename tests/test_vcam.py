@@ -5,6 +5,7 @@ import sys
 
 import cv2
 import numpy as np
+import pytest
 
 
 def _vcam(*args, **kw):
@@ -168,22 +169,31 @@ def test_no_watch_keeps_the_preset_as_started(tmp_path):
 
 _FAKE_PYVIRTUALCAM = '''
 """A stand-in for pyvirtualcam's v4l2loopback backend (no kernel module can be loaded here): the same
-constructor and calls; each frame converted to I420 as the backend does and written over the start of `device`,
-a plain file, paced at fps."""
+constructor and calls; each frame, I420 as given or BGR converted to I420 as the backend does, written over the
+start of `device`, a plain file, paced at fps."""
 import os, time
 import cv2
 
 class PixelFormat:
-    BGR = "BGR"
+    BGR = "24BG"
+    I420 = "I420"
 
 class Camera:
     def __init__(self, width, height, fps, device=None, fmt=None):
-        self.device, self.fps = device, fps
+        if fmt == PixelFormat.I420 and os.environ.get("FAKE_VCAM_NO_I420"):   # a backend without I420
+            raise RuntimeError("Unsupported image format.")
+        self.device, self.fps, self.fmt = device, fps, fmt
+        self._size = width * height * 3 // 2 if fmt == PixelFormat.I420 else (height, width, 3)
         self._fd = os.open(device, os.O_WRONLY | os.O_CREAT)
         self._next = time.perf_counter()
 
     def send(self, frame):
-        os.pwrite(self._fd, cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes(), 0)
+        if self.fmt == PixelFormat.I420:   # the library checks the size and the backend writes it as it is
+            assert frame.size == self._size, (frame.shape, self._size)
+        else:
+            assert frame.shape == self._size, (frame.shape, self._size)
+            frame = cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420)
+        os.pwrite(self._fd, frame.tobytes(), 0)
 
     def sleep_until_next_frame(self):
         self._next = max(self._next + 1.0 / self.fps, time.perf_counter())
@@ -254,3 +264,34 @@ def test_on_demand_costs_next_to_nothing_while_nobody_watches(tmp_path):
     assert proc.returncode == 0
     assert idle < 0.03 and live > 5 * idle, (idle, live)
     assert os.path.getsize(device) == 1280 * 720 * 3 // 2     # frames went to the device, over one another
+
+
+@pytest.mark.parametrize("i420", [True, False])
+def test_the_virtual_camera_gets_a_smaller_source_scaled_to_its_size(tmp_path, data_dir, i420):
+    """A 960x540 picture under `vcam --size 1280x720` (the pipeline keeps it at 960x540): the virtual camera's
+    frame is 1280x720, the picture scaled to cover it, in I420 from us (the plane-by-plane scaling) or, from a
+    backend that refuses I420, in BGR converted by the backend. Against OpenCV scaling the BGR frame and
+    converting it: Y within 1 grey level either way."""
+    import os
+
+    from studio.imageops import fit_cover
+
+    img = cv2.resize(cv2.imread(str(data_dir / "stock-people/images/girl-919048_1280.jpg")), (960, 540),
+                     interpolation=cv2.INTER_AREA)
+    src = tmp_path / "picture.png"
+    cv2.imwrite(str(src), img)
+    (tmp_path / "fake" / "pyvirtualcam").mkdir(parents=True)
+    (tmp_path / "fake" / "pyvirtualcam" / "__init__.py").write_text(_FAKE_PYVIRTUALCAM)
+    device = tmp_path / "video9"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "fake"), os.environ.get("PYTHONPATH", "")])}
+    if not i420:
+        env["FAKE_VCAM_NO_I420"] = "1"
+    r = subprocess.run([sys.executable, "-m", "studio", "vcam", "--source", str(src), "--mode", "none",
+                        "--size", "1280x720", "--frames", "5", "--device", str(device), "--renderer", "cpu"],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+    got = np.fromfile(device, np.uint8)
+    assert got.size == 1280 * 720 * 3 // 2
+    want = cv2.cvtColor(fit_cover(img, 1280, 720), cv2.COLOR_BGR2YUV_I420).reshape(-1)
+    d = np.abs(got.astype(int) - want.astype(int))
+    assert d[:1280 * 720].max() <= 1 and d[1280 * 720:].mean() < 0.3, (d[:1280 * 720].max(), d[1280 * 720:].mean())

@@ -50,13 +50,15 @@ class Sink:
 
 
 class NullSink(Sink):
-    """Frames brought to the sink's size (what every sink does first), then dropped: `bench --live`."""
+    """`bench --live`: each frame converted to I420 at the sink's size, as the virtual camera and YUV4MPEG2
+    sinks send it, then dropped."""
 
     def __init__(self, w: int, h: int):
         self.size = (w, h)
+        self._yuv = np.empty((h * 3 // 2, w), np.uint8)
 
     def send(self, frame_bgr: np.ndarray) -> None:
-        self.fit(frame_bgr)
+        to_i420(frame_bgr, self._yuv)
         self.frames += 1
 
 
@@ -337,16 +339,24 @@ VCAM_HINT = ("no virtual camera backend found: on Linux install and load v4l2loo
 
 
 class VirtualCameraSink(Sink):
-    """pyvirtualcam: v4l2loopback on Linux, the OBS virtual camera elsewhere; frames in the backend's format."""
+    """pyvirtualcam: v4l2loopback on Linux, the OBS virtual camera elsewhere. Frames go as I420, v4l2loopback's
+    own format, converted here (OpenCV's BT.601 video range, as the library's own conversion from BGR) with a
+    smaller frame scaled plane by plane (to_i420); a backend that refuses I420 gets BGR."""
 
     def __init__(self, w: int, h: int, fps: float, device: str | None):
         try:
             import pyvirtualcam
         except ImportError:
             raise StudioError("pyvirtualcam is not installed: pip install pyvirtualcam") from None
+        self._yuv = np.empty((h * 3 // 2, w), np.uint8)
         try:
-            self.cam = pyvirtualcam.Camera(width=w, height=h, fps=fps, device=device,
-                                           fmt=pyvirtualcam.PixelFormat.BGR)
+            try:
+                self.cam = pyvirtualcam.Camera(width=w, height=h, fps=fps, device=device,
+                                               fmt=pyvirtualcam.PixelFormat.I420)
+            except Exception:  # this backend takes no I420 (all of pyvirtualcam's do today), or the device failed
+                self._yuv = None
+                self.cam = pyvirtualcam.Camera(width=w, height=h, fps=fps, device=device,
+                                               fmt=pyvirtualcam.PixelFormat.BGR)
         except Exception as e:  # the library raises RuntimeError with the backend's reason
             raise StudioError(f"{VCAM_HINT} ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
         self.device = self.cam.device
@@ -354,7 +364,11 @@ class VirtualCameraSink(Sink):
         self.size = (w, h)
 
     def send(self, frame_bgr):
-        self.cam.send(self.fit(frame_bgr))
+        if self._yuv is not None:
+            to_i420(frame_bgr, self._yuv)
+            self.cam.send(self._yuv)
+        else:
+            self.cam.send(self.fit(frame_bgr))
         self.frames += 1
         self.cam.sleep_until_next_frame()
 
