@@ -17,17 +17,11 @@ _TINT = np.array(MASK_TINT_BGR, np.float32)
 _MODES = {"none": 0, "blur": 1, "replace": 2, "mask": 3}
 
 
-def smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
-    t = np.clip((x - e0) * (1.0 / (e1 - e0)), 0.0, 1.0)
-    return t * t * (3.0 - 2.0 * t)
-
-
 def temporal(prev: np.ndarray | None, raw: np.ndarray, smoothing: float) -> np.ndarray:
     if prev is None or smoothing <= 0 or prev.shape != raw.shape:
         return raw.astype(np.float32, copy=True)
-    d = raw - prev
-    a = (1.0 - smoothing) + smoothing * smoothstep(*TEMPORAL_EDGES, np.abs(d))
-    return (prev + a * d).astype(np.float32)
+    return kernels.temporal(prev.astype(np.float32, copy=False), raw.astype(np.float32, copy=False),
+                            np.float32(smoothing), np.float32(TEMPORAL_EDGES[0]), np.float32(TEMPORAL_EDGES[1]))
 
 
 def coc_blur(small: np.ndarray, weight_b: np.ndarray, plan: EffectPlan) -> np.ndarray:

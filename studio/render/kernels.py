@@ -44,6 +44,21 @@ def _smooth(e0, e1, x):
 
 
 @njit(cache=True, nogil=True, fastmath=True)
+def temporal(prev, raw, smoothing, e0, e1):
+    """One step of the temporal smoothing (effects.py): the mask follows a large change at once and damps a
+    small one. prev, raw (h, w) float32; one pass, where numpy took eight (0.1 ms at 320x176)."""
+    h, w = raw.shape
+    out = np.empty((h, w), np.float32)
+    keep = np.float32(1.0) - smoothing
+    for y in range(h):
+        for x in range(w):
+            p = prev[y, x]
+            d = raw[y, x] - p
+            out[y, x] = p + (keep + smoothing * _smooth(e0, e1, abs(d))) * d
+    return out
+
+
+@njit(cache=True, nogil=True, fastmath=True)
 def _bilateral_tap(num, den, p0, p1, p2, q0, q1, q2, mq, ws, lut):
     last = lut.shape[0] - 1
     for i in range(num.shape[0]):
