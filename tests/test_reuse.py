@@ -221,3 +221,19 @@ def test_the_live_pipeline_draws_each_frame_with_a_mask_made_for_it(portrait, ba
             carried += 1
             assert abs(err - key_err) <= max(0.25, step / 4), (p.index, err, key_err)
     assert (carried >= 6) if speed <= 8 else (carried == 0), carried
+
+
+def test_picture_serials_never_repeat_across_streams(portrait):
+    """The window's renderer outlives its pipelines and keys the blur layer it reuses by picture serial: a packet
+    of the old source arriving after a switch must not share a serial with a picture of the new one (it did:
+    both streams counted from 1, and the new source's first frames were drawn over the old one's background)."""
+    mask = np.zeros((144, 256), np.float32)
+    old, new = SegmentOnChange(), SegmentOnChange()
+    seen = []
+    for saver in (old, new, old, new):
+        saver.decide(portrait)
+        saver.segmented(mask)
+        seen.append(saver.picture)
+    new.reset()
+    seen.append(new.picture)
+    assert len(set(seen)) == len(seen) and 0 not in seen, seen

@@ -19,6 +19,8 @@ motion); at 16 px per frame every frame is segmented."""
 
 from __future__ import annotations
 
+import itertools
+
 import cv2
 import numpy as np
 
@@ -181,6 +183,12 @@ def small_grey(frame: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(grid_sample(frame, *GRID), cv2.COLOR_BGR2GRAY)
 
 
+# Picture serials are unique in the process, not per stream: a renderer that outlives a pipeline (the window's,
+# across a source switch) keys its reused blur layer by them, and a late packet of the old source must not
+# match a picture of the new one.
+_PICTURES = itertools.count(1)
+
+
 class SegmentOnChange:
     """The live pipeline's saver, per stream: decide(frame) -> ("still", mask) when the picture has not changed
     since the last segmented frame, ("carried", mask) when that frame's mask moved by the flow explains this
@@ -197,7 +205,7 @@ class SegmentOnChange:
         self.gate.reset()
         self.carry.reset()
         self._last = None
-        self.picture += 1
+        self.picture = next(_PICTURES)
 
     def decide(self, frame: np.ndarray):
         self._grey = small_grey(frame)
@@ -209,7 +217,7 @@ class SegmentOnChange:
         return "segment", None
 
     def segmented(self, mask: np.ndarray) -> None:
-        self.picture += 1
+        self.picture = next(_PICTURES)
         self._last = mask
         self.gate.reference(self._grey)
         self.carry.keyframe(self._grey, mask)
