@@ -190,8 +190,10 @@ class Camera:
     def send(self, frame):
         if self.fmt == PixelFormat.I420:   # the library checks the size and the backend writes it as it is
             assert frame.size == self._size, (frame.shape, self._size)
-        else:
+        else:   # odd sides rounded up for the chroma planes, as libyuv does
             assert frame.shape == self._size, (frame.shape, self._size)
+            h, w = frame.shape[:2]
+            frame = cv2.copyMakeBorder(frame, 0, h % 2, 0, w % 2, cv2.BORDER_REPLICATE)
             frame = cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420)
         os.pwrite(self._fd, frame.tobytes(), 0)
 
@@ -266,12 +268,13 @@ def test_on_demand_costs_next_to_nothing_while_nobody_watches(tmp_path):
     assert os.path.getsize(device) == 1280 * 720 * 3 // 2     # frames went to the device, over one another
 
 
-@pytest.mark.parametrize("i420", [True, False])
-def test_the_virtual_camera_gets_a_smaller_source_scaled_to_its_size(tmp_path, data_dir, i420):
+@pytest.mark.parametrize("i420, mode", [(True, "none"), (False, "none"), (True, "blur"), (True, "replace")])
+def test_the_virtual_camera_gets_a_smaller_source_scaled_to_its_size(tmp_path, data_dir, i420, mode):
     """A 960x540 picture under `vcam --size 1280x720` (the pipeline keeps it at 960x540): the virtual camera's
     frame is 1280x720, the picture scaled to cover it, in I420 from us (the plane-by-plane scaling) or, from a
     backend that refuses I420, in BGR converted by the backend. Against OpenCV scaling the BGR frame and
-    converting it: Y within 1 grey level either way."""
+    converting it: Y within 1 grey level either way (mode none). Blur changes the background only; replace
+    draws at 1280x720, the background's colour in the corners."""
     import os
 
     from studio.imageops import fit_cover
@@ -286,12 +289,49 @@ def test_the_virtual_camera_gets_a_smaller_source_scaled_to_its_size(tmp_path, d
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "fake"), os.environ.get("PYTHONPATH", "")])}
     if not i420:
         env["FAKE_VCAM_NO_I420"] = "1"
-    r = subprocess.run([sys.executable, "-m", "studio", "vcam", "--source", str(src), "--mode", "none",
-                        "--size", "1280x720", "--frames", "5", "--device", str(device), "--renderer", "cpu"],
+    bg = np.full((720, 1280, 3), (30, 160, 60), np.uint8)
+    cv2.imwrite(str(tmp_path / "green.png"), bg)
+    r = subprocess.run([sys.executable, "-m", "studio", "vcam", "--source", str(src), "--mode", mode,
+                        "--size", "1280x720", "--frames", "5", "--device", str(device), "--renderer", "cpu",
+                        *(["--background", str(tmp_path / "green.png")] if mode == "replace" else [])],
                        capture_output=True, text=True, timeout=120, env=env)
     assert r.returncode == 0, r.stderr
     got = np.fromfile(device, np.uint8)
     assert got.size == 1280 * 720 * 3 // 2
     want = cv2.cvtColor(fit_cover(img, 1280, 720), cv2.COLOR_BGR2YUV_I420).reshape(-1)
     d = np.abs(got.astype(int) - want.astype(int))
-    assert d[:1280 * 720].max() <= 1 and d[1280 * 720:].mean() < 0.3, (d[:1280 * 720].max(), d[1280 * 720:].mean())
+    y = got[:1280 * 720].reshape(720, 1280)
+    if mode == "none":
+        assert d[:1280 * 720].max() <= 1 and d[1280 * 720:].mean() < 0.3, (d[:1280 * 720].max(),
+                                                                           d[1280 * 720:].mean())
+    elif mode == "blur":
+        assert 0.3 < d[:1280 * 720].mean() < 10, d[:1280 * 720].mean()
+    else:
+        green = int(cv2.cvtColor(bg[:2, :2], cv2.COLOR_BGR2YUV_I420)[0, 0])
+        assert np.abs(y[:40, :40].astype(int) - green).max() <= 2, y[:40, :40]       # the background, at size
+        assert np.abs(y[300:420, 600:680].astype(int) - green).mean() > 20            # the person
+
+
+def test_the_virtual_camera_sink_takes_odd_sizes_and_reports_the_first_error(tmp_path, monkeypatch):
+    """The window opens its output at the source's size, which may be odd (853x480): 4:2:0 from OpenCV needs even
+    sides, so such a sink sends BGR and lets the backend convert (the I420 path raised an OpenCV error and
+    stopped the output). A device that cannot be opened is reported as it is, not retried in BGR."""
+    import types
+
+    from studio import StudioError
+    from studio.output import VirtualCameraSink
+
+    fake = types.ModuleType("pyvirtualcam")
+    exec(_FAKE_PYVIRTUALCAM, fake.__dict__)
+    monkeypatch.setitem(sys.modules, "pyvirtualcam", fake)
+    sink = VirtualCameraSink(853, 480, 30, str(tmp_path / "video9"))
+    frame = np.full((480, 853, 3), 200, np.uint8)
+    sink.send(frame)
+    sink.close()
+    assert sink.cam.fmt == fake.PixelFormat.BGR and (tmp_path / "video9").stat().st_size > 853 * 480
+    even = VirtualCameraSink(1280, 720, 30, str(tmp_path / "video8"))
+    even.send(frame)
+    even.close()
+    assert even.cam.fmt == fake.PixelFormat.I420
+    with pytest.raises(StudioError, match="No such file or directory"):
+        VirtualCameraSink(1280, 720, 30, str(tmp_path / "missing" / "video7"))

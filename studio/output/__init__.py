@@ -348,12 +348,15 @@ class VirtualCameraSink(Sink):
             import pyvirtualcam
         except ImportError:
             raise StudioError("pyvirtualcam is not installed: pip install pyvirtualcam") from None
-        self._yuv = np.empty((h * 3 // 2, w), np.uint8)
+        even = w % 2 == 0 and h % 2 == 0     # 4:2:0 needs both (the window opens its output at the source's size)
+        self._yuv = np.empty((h * 3 // 2, w), np.uint8) if even else None
         try:
             try:
-                self.cam = pyvirtualcam.Camera(width=w, height=h, fps=fps, device=device,
-                                               fmt=pyvirtualcam.PixelFormat.I420)
-            except Exception:  # this backend takes no I420 (all of pyvirtualcam's do today), or the device failed
+                fmt = pyvirtualcam.PixelFormat.I420 if even else pyvirtualcam.PixelFormat.BGR
+                self.cam = pyvirtualcam.Camera(width=w, height=h, fps=fps, device=device, fmt=fmt)
+            except Exception as e:   # only a backend that takes no I420 (none of pyvirtualcam's today) gets BGR
+                if not even or "format" not in str(e).lower():
+                    raise
                 self._yuv = None
                 self.cam = pyvirtualcam.Camera(width=w, height=h, fps=fps, device=device,
                                                fmt=pyvirtualcam.PixelFormat.BGR)
