@@ -127,7 +127,8 @@ class LivePipeline:
 
         capture ──(newest frame wins)──▶ segment ──(packet slot)──▶ the consumer's render
 
-    The capture thread opens the source (pacing those without a clock, fitting frames to `size`, mirroring),
+    The capture thread opens the source (pacing those without a clock, fitting frames to `size` without
+    scaling a smaller one up, mirroring),
     and reads a video background one frame per captured frame. The segmentation thread resolves tier "auto"
     from the source's real size and rate (off the GUI thread), runs the model and, if given, the renderer's
     mask-resolution half (`prepare`). The consumer takes packets with get() (newest wins when `drop_stale`,

@@ -177,7 +177,8 @@ def add_parser(sub):
                         f"of {WARMUP_FRAMES} frames excluded) instead of throughput")
     b.add_argument("--fps", type=FPS, default=30.0, help="with --live: the source's pace (default 30)")
     b.add_argument("--sink", choices=["null", "y4m"], default="null",
-                   help="with --live: discard frames (null) or write YUV4MPEG2 to /dev/null (y4m)")
+                   help="with --live: convert frames to I420 at --size as the frame sinks do and drop them (null), "
+                        "or write YUV4MPEG2 to /dev/null (y4m)")
     b.add_argument("--json", action="store_true", help="also print the result as one JSON line")
     return b
 

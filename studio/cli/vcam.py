@@ -36,7 +36,7 @@ def add_parser(sub):
     v.add_argument("--size", type=size, default=(1280, 720), help="output WxH (default 1280x720)")
     v.add_argument("--camera-mode", type=camera_mode, metavar="WxH@FPS:FOURCC",
                    help="open the camera in this mode, e.g. 640x480@30:YUYV (default: the camera's mode nearest "
-                        "--size and --fps; `backdrop doctor` lists them); frames are scaled and cropped to --size")
+                        "--size and --fps; `backdrop doctor` lists them); the output is scaled and cropped to --size")
     v.add_argument("--fps", type=FPS, default=30.0, help="output frame rate, 1 to 240 (default 30)")
     v.add_argument("--frames", type=number(0, MAX_FRAMES, int), default=0,
                    help="stop after N frames (default 0: run until Ctrl+C)")

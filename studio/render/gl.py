@@ -163,8 +163,8 @@ class GlRenderer:
 
     def draw(self, frame: np.ndarray, mask: np.ndarray, settings: EffectSettings | None = None,
              target: tuple | None = None, advance: bool = True, size: tuple[int, int] | None = None) -> int:
-        """Run every pass. Without `target` the result is left in the 'out' texture (RGBA8, frame size), whose id
-        is returned. With target=(fbo, width, height, mirror) the composite is drawn straight into that
+        """Run every pass. Without `target` the result is left in the 'out' texture (RGBA8, frame size; in
+        replace with `size`, that size), whose id is returned. With target=(fbo, width, height, mirror) the composite is drawn straight into that
         framebuffer (a widget's), aspect kept. advance=False redraws the same frame without stepping the
         temporal smoothing again (a repaint, or a settings change between frames). The passes mirror
         CpuRenderer: temporal + refine (the mask-resolution half), then the background layer, then composite.
@@ -444,7 +444,7 @@ class GlRenderer:
         self._pbos, self._pbo_size = [], None
 
     def read_output(self) -> np.ndarray:
-        """The last offscreen draw, BGR uint8 at frame size."""
+        """The last offscreen draw, BGR uint8 at the size drawn (draw's 'out' texture)."""
         return self._read("out", self.GL.GL_BGR, self.GL.GL_UNSIGNED_BYTE, np.uint8, 3)
 
     def render(self, frame: np.ndarray, mask: np.ndarray, settings: EffectSettings | None = None,
