@@ -668,10 +668,13 @@ def test_autos_refinement_off_is_drawn_but_never_saved(window, qtbot, tmp_path):
     saved = json.loads(last_settings_path().read_text())["settings"]
     assert saved.get("max_coc") == 20.0 and "refine" not in saved      # refine stays at its default (on)
     assert not window.viewport.settings.refine
+    # the box says so and cannot be clicked (it was a checked box whose clicks changed nothing on screen)
+    box = window.controls.refine
+    assert not box.isEnabled() and "off, Auto chose hd" in box.text() and "by hand" in box.toolTip()
     window._on_tier_chosen(TierChoice("full", True, "full fits", {}, True))
-    assert window.viewport.settings.refine
+    assert window.viewport.settings.refine and box.isEnabled() and "Auto" not in box.text()
     window._on_tier_chosen("lite")                                       # a tier picked by hand: the user's choice
-    assert window.viewport.settings.refine
+    assert window.viewport.settings.refine and box.isEnabled()
 
 
 def test_a_late_error_from_a_replaced_output_does_not_stop_the_new_one(window, qtbot, tmp_path):

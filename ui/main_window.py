@@ -315,6 +315,7 @@ class MainWindow(QMainWindow):
         else:
             self.tiers.show_reason(f"Auto chose {choice.tier}: {choice.reason}")
             self._auto_no_refine = not choice.refine
+        self.controls.set_auto_refine_off(choice.tier if self._auto_no_refine else None)
         self.viewport.set_settings(self._effective(self.settings))
 
     def _on_tier_changed(self, tier: str):

@@ -151,6 +151,9 @@ class EffectControls(QGroupBox):
         self.mode.addItems(list(SCHEMA["mode"].choices))
         form.addRow(SCHEMA["mode"].label, self.mode)
         self.refine = QCheckBox(SCHEMA["refine"].label)
+        self._refine_tip = ("Joint bilateral filter: the low-resolution mask follows the frame's own edges "
+                            "(hair, shoulders)")
+        self.refine.setToolTip(self._refine_tip)
         form.addRow(self.refine)
         self.second_look = QCheckBox(SCHEMA["second_look"].label)
         self.second_look.setToolTip("One more inference on a crop around each small or far person (full body, "
@@ -224,6 +227,16 @@ class EffectControls(QGroupBox):
         self.cov_lo.set_value(s.coverage[0])
         self.cov_hi.set_value(s.coverage[1])
         self.bg_label.setText(s.background or "(none)")
+
+    def set_auto_refine_off(self, tier: str | None) -> None:
+        """Auto chose a tier whose masks refinement no longer improves (tier) or not (None). The checkbox keeps
+        the user's choice, which applies again with a tier chosen by hand; meanwhile it says that refinement is
+        off and cannot be clicked, rather than being a box that changes nothing."""
+        off = tier is not None
+        self.refine.setEnabled(not off)
+        self.refine.setText(f"{SCHEMA['refine'].label}: off, Auto chose {tier}" if off else SCHEMA["refine"].label)
+        self.refine.setToolTip(f"With {tier} masks the refinement adds little for its cost, so Auto leaves it off. "
+                               "Choose a model by hand to set it." if off else self._refine_tip)
 
     def _coverage(self, settled: bool) -> None:
         lo, hi = self.cov_lo.value(), self.cov_hi.value()
