@@ -654,7 +654,8 @@ def test_performance_tab_shows_cpu_per_frame(window, qtbot):
 
 def test_autos_refinement_off_is_drawn_but_never_saved(window, qtbot, tmp_path):
     """Auto leaves refinement off with hd masks: the drawing follows it, but the checkbox and last.json keep
-    the user's choice, which comes back with a tier where refinement pays (it used to be saved as the user's)."""
+    the user's choice, which comes back with a tier where refinement pays (it used to be saved as the user's).
+    Meanwhile the box says so and is greyed out; the second look's box likewise where Auto has no room for it."""
     import json
 
     from studio.segment.tiers import TierChoice
@@ -669,12 +670,14 @@ def test_autos_refinement_off_is_drawn_but_never_saved(window, qtbot, tmp_path):
     assert saved.get("max_coc") == 20.0 and "refine" not in saved      # refine stays at its default (on)
     assert not window.viewport.settings.refine
     # the box says so and cannot be clicked (it was a checked box whose clicks changed nothing on screen)
-    box = window.controls.refine
+    box, look = window.controls.refine, window.controls.second_look
     assert not box.isEnabled() and "off, Auto chose hd" in box.text() and "by hand" in box.toolTip()
-    window._on_tier_chosen(TierChoice("full", True, "full fits", {}, True))
+    assert look.isEnabled() and "Auto" not in look.text()               # the second look fits: Auto keeps it
+    window._on_tier_chosen(TierChoice("full", True, "full fits", {}, False))
     assert window.viewport.settings.refine and box.isEnabled() and "Auto" not in box.text()
+    assert not look.isEnabled() and "off, Auto chose full" in look.text() and look.isChecked()
     window._on_tier_chosen("lite")                                       # a tier picked by hand: the user's choice
-    assert window.viewport.settings.refine and box.isEnabled()
+    assert window.viewport.settings.refine and box.isEnabled() and look.isEnabled()
 
 
 def test_a_late_error_from_a_replaced_output_does_not_stop_the_new_one(window, qtbot, tmp_path):

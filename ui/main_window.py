@@ -315,7 +315,9 @@ class MainWindow(QMainWindow):
         else:
             self.tiers.show_reason(f"Auto chose {choice.tier}: {choice.reason}")
             self._auto_no_refine = not choice.refine
-        self.controls.set_auto_refine_off(choice.tier if self._auto_no_refine else None)
+        auto = not isinstance(choice, str)
+        self.controls.set_auto_off(choice.tier if self._auto_no_refine else None,
+                                   choice.tier if auto and not choice.second_look else None)
         self.viewport.set_settings(self._effective(self.settings))
 
     def _on_tier_changed(self, tier: str):

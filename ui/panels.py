@@ -156,9 +156,10 @@ class EffectControls(QGroupBox):
         self.refine.setToolTip(self._refine_tip)
         form.addRow(self.refine)
         self.second_look = QCheckBox(SCHEMA["second_look"].label)
-        self.second_look.setToolTip("One more inference on a crop around each small or far person (full body, "
-                                    "standing back), merged into the mask; skipped when the person fills the "
-                                    "frame, and by Auto when the machine has no room for it")
+        self._look_tip = ("One more inference on a crop around each small or far person (full body, standing "
+                          "back), merged into the mask; skipped when the person fills the frame, and by Auto when "
+                          "the machine has no room for it")
+        self.second_look.setToolTip(self._look_tip)
         form.addRow(self.second_look)
         self.segment_on_change = QCheckBox(SCHEMA["segment_on_change"].label)
         self.segment_on_change.setToolTip("A still frame reuses the last mask; after a segmented frame, the next one "
@@ -228,15 +229,18 @@ class EffectControls(QGroupBox):
         self.cov_hi.set_value(s.coverage[1])
         self.bg_label.setText(s.background or "(none)")
 
-    def set_auto_refine_off(self, tier: str | None) -> None:
-        """Auto chose a tier whose masks refinement no longer improves (tier) or not (None). The checkbox keeps
-        the user's choice, which applies again with a tier chosen by hand; meanwhile it says that refinement is
-        off and cannot be clicked, rather than being a box that changes nothing."""
-        off = tier is not None
-        self.refine.setEnabled(not off)
-        self.refine.setText(f"{SCHEMA['refine'].label}: off, Auto chose {tier}" if off else SCHEMA["refine"].label)
-        self.refine.setToolTip(f"With {tier} masks the refinement adds little for its cost, so Auto leaves it off. "
-                               "Choose a model by hand to set it." if off else self._refine_tip)
+    def set_auto_off(self, refine_off: str | None, look_off: str | None) -> None:
+        """Auto chose a tier (named) with which it leaves refinement, or the second look, off; None where it does
+        not. Each box keeps the user's choice, which applies again with a tier chosen by hand; meanwhile it says
+        that the step is off and cannot be clicked, rather than being a box whose clicks change nothing."""
+        for box, tier, tip, why in (
+                (self.refine, refine_off, self._refine_tip, "the refinement adds little for its cost with {} masks"),
+                (self.second_look, look_off, self._look_tip, "this machine has no room for one more {} inference")):
+            name = SCHEMA["refine" if box is self.refine else "second_look"].label
+            box.setEnabled(tier is None)
+            box.setText(name if tier is None else f"{name}: off, Auto chose {tier}")
+            box.setToolTip(tip if tier is None else f"Auto leaves it off: {why.format(tier)}. Choose a model by "
+                                                    "hand to set it.")
 
     def _coverage(self, settled: bool) -> None:
         lo, hi = self.cov_lo.value(), self.cov_hi.value()
