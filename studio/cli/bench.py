@@ -99,8 +99,8 @@ def _process_cpu_s() -> float:
 def run_live_bench(args) -> dict:
     """The live pipeline paced at the source's rate into a sink that converts frames to I420 at `--size`, as the
     frame sinks do, and drops them (or writes YUV4MPEG2 to /dev/null): CPU time per delivered frame, the cost a
-    user pays at the camera's rate. Warm-up frames are excluded; the split is by thread (capture: decode, fit; segment: model, refinement; render: the effect and the sink;
-    other: library worker threads)."""
+    user pays at the camera's rate. Warm-up frames are excluded; the split is by thread (capture: decode, fit;
+    segment: model, refinement; render: the effect and the sink; other: library worker threads)."""
     import os
 
     from studio.output import NullSink, Y4mSink
