@@ -10,7 +10,7 @@ def run() -> int:
     try:
         from studio.cli import main
 
-        return main()
+        return main(signals_installed=True)
     except KeyboardInterrupt as e:   # stopped while loading or parsing: nothing was opened or written yet
         print(f"backdrop: stopped by {e or 'SIGINT'} while starting", file=sys.stderr)
         return 130

@@ -23,8 +23,12 @@ def _on_signal(signum, _frame):
         raise KeyboardInterrupt(_STATE["reason"])
 
 
-def install() -> None:
-    STOP.clear()
+def install(fresh: bool = True) -> None:
+    """The handlers, immediate mode. fresh=False keeps a stop already asked for: a signal that came while the
+    command was still importing may have had its KeyboardInterrupt swallowed (raised inside importlib's lock
+    callbacks: "Exception ignored in ..."), and clearing STOP then lost the stop: vcam ran on."""
+    if fresh:
+        STOP.clear()
     _STATE["cooperative"] = False
     for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         sig = getattr(signal, name, None)
@@ -32,6 +36,11 @@ def install() -> None:
             signal.signal(sig, _on_signal)
     if hasattr(signal, "SIGXFSZ"):  # past a file-size limit a write fails with EFBIG instead of killing us
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def reason() -> str:
+    """The signal that asked for the stop ("" when none did)."""
+    return _STATE["reason"] if STOP.is_set() else ""
 
 
 def cooperative() -> None:

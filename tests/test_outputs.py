@@ -34,6 +34,19 @@ def _finish(p, timeout=180):
     return p.returncode, lines, out
 
 
+def _wait_for_handler(p, signum, timeout=30.0):
+    """Until the process catches `signum` (its SigCgt mask in /proc): Python installs the command's handlers
+    first thing, but on a loaded machine that can take longer than a fixed sleep."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        with open(f"/proc/{p.pid}/status") as f:
+            caught = next(int(line.split()[1], 16) for line in f if line.startswith("SigCgt:"))
+        if caught >> (signum - 1) & 1:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"the process did not catch signal {signum} within {timeout} s")
+
+
 def _only(tmp_path, *names):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)   # no hidden temp file left
 
@@ -76,10 +89,16 @@ def test_vcam_stopped_before_the_first_frame_keeps_the_old_file(tmp_path, clip, 
     out = tmp_path / "rec.mp4"
     out.write_bytes(PRECIOUS)
     p = _backdrop("vcam", "--source", clip, "--size", "640x360", "--output", out, "--renderer", "cpu")
-    time.sleep(0.3)   # still importing: no frame yet
+    _wait_for_handler(p, getattr(signal, sig))   # before that, the signal's default action kills it silently
+    time.sleep(0.3)   # no frame yet: still importing, or opening the source and the model
     p.send_signal(getattr(signal, sig))
     rc, err, _ = _finish(p)
-    assert rc == 0 and len(err) == 1 and "before the first frame" in err[0] and "unchanged" in err[0], err
+    # which of the two clean stops depends on how far start-up got on a loaded machine (CI saw both)
+    assert len(err) == 1, err
+    if rc in (130, -signal.SIGINT):   # -2: once in 12 runs under 6x parallel load, after the same line; not
+        assert err[0] == f"backdrop: stopped by {sig} while starting", err   # found in 30 single runs
+    else:
+        assert rc == 0 and "before the first frame" in err[0] and "unchanged" in err[0], err
     assert out.read_bytes() == PRECIOUS
     _only(tmp_path, out.name)
 
@@ -294,6 +313,32 @@ def test_signals_in_cooperative_mode_only_ask_for_a_stop():
         signal.raise_signal(signal.SIGTERM)             # a second signal changes nothing
         with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
             signals.check()                             # raised where the command chose
+    finally:
+        for s, h in saved.items():
+            signal.signal(s, h)
+        signals.STOP.clear()
+
+
+def test_a_stop_asked_for_while_starting_is_not_lost(tmp_path, capsys):
+    """A signal while the command is still importing raises KeyboardInterrupt wherever the interpreter is; inside
+    importlib's lock callbacks it is swallowed ("Exception ignored in ..."). STOP is still set, but main() used to
+    install the handlers again and clear it: vcam then ran on, recording, until killed (seen under load). Now a
+    stop from before main() stands; a direct call of main() still starts afresh."""
+    from studio import signals
+    from studio.cli import main
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGXFSZ)}
+    out = tmp_path / "rec.y4m"
+    try:
+        signals.install()
+        try:
+            signal.raise_signal(signal.SIGTERM)
+        except KeyboardInterrupt:
+            pass                                           # swallowed, as an import lock's callback does
+        rc = main(["vcam", "--source", "demo", "--frames", "3", "--output", str(out)], signals_installed=True)
+        assert rc == 130 and not out.exists()
+        assert "backdrop: stopped by SIGTERM while starting" in capsys.readouterr().err
+        assert main(["models", "list", "--json"]) == 0     # a direct call: no stop pending
     finally:
         for s, h in saved.items():
             signal.signal(s, h)

@@ -30,7 +30,9 @@ def build_parser() -> Parser:
     return p
 
 
-def main(argv=None) -> int:
+def main(argv=None, *, signals_installed: bool = False) -> int:
+    """signals_installed: the caller (python -m studio, the backdrop command) put the signal handlers in before
+    importing; a stop asked for since then stands. A direct call starts from none."""
     from studio.platform import tune_allocator
 
     tune_allocator()
@@ -39,7 +41,10 @@ def main(argv=None) -> int:
     if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
         argv = ["studio", *argv]
     args = parser.parse_args(argv)
-    signals.install()
+    signals.install(fresh=not signals_installed)
+    if signals.reason():   # a stop asked for while starting, whose KeyboardInterrupt an import swallowed
+        print(f"backdrop: stopped by {signals.reason()} while starting", file=sys.stderr)
+        return 130
     try:
         return args.func(args)
     except StudioError as e:
