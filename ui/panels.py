@@ -233,10 +233,12 @@ class EffectControls(QGroupBox):
         """Auto chose a tier (named) with which it leaves refinement, or the second look, off; None where it does
         not. Each box keeps the user's choice, which applies again with a tier chosen by hand; meanwhile it says
         that the step is off and cannot be clicked, rather than being a box whose clicks change nothing."""
-        for box, tier, tip, why in (
-                (self.refine, refine_off, self._refine_tip, "the refinement adds little for its cost with {} masks"),
-                (self.second_look, look_off, self._look_tip, "this machine has no room for one more {} inference")):
-            name = SCHEMA["refine" if box is self.refine else "second_look"].label
+        for box, key, tier, tip, why in (
+                (self.refine, "refine", refine_off, self._refine_tip,
+                 "the refinement adds little for its cost with {} masks"),
+                (self.second_look, "second_look", look_off, self._look_tip,
+                 "this machine has no room for one more {} inference")):
+            name = SCHEMA[key].label
             box.setEnabled(tier is None)
             box.setText(name if tier is None else f"{name}: off, Auto chose {tier}")
             box.setToolTip(tip if tier is None else f"Auto leaves it off: {why.format(tier)}. Choose a model by "

@@ -42,7 +42,6 @@ def expand_rows(layer: np.ndarray, width: int) -> np.ndarray:
 _EMPTY_ROWS = np.zeros((0, 3), np.float32)
 
 
-
 def warmup() -> None:
     """Compile (or load from the on-disk cache) every kernel once, off the hot path."""
     f = np.zeros((32, 48, 3), np.uint8)
