@@ -15,6 +15,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QWidget
 
+from studio.imageops import shrink
 from studio.render.effects import LETTERBOX_RGB
 from studio.settings import EffectSettings
 
@@ -140,7 +141,7 @@ class RasterViewport(QWidget):
             w, h = max(1, round(fw * sc)), max(1, round(fh * sc))
             key = (id(image), w, h, self.settings.mirror)
             if self._scaled is None or self._scaled[0] != key:
-                small = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if sc < 1 else cv2.INTER_LINEAR)
+                small = shrink(image, w, h) if sc < 1 else cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
                 if self.settings.mirror:
                     small = cv2.flip(small, 1)
                 small = np.ascontiguousarray(small)
