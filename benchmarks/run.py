@@ -245,6 +245,35 @@ def camera_formats(n: int) -> dict:
     return out
 
 
+def downscaling(n: int) -> dict:
+    """Scaling a frame down, one thread, median and p95 ms: INTER_AREA's general path against imageops.shrink
+    (halving boxes, then bilinear), and how far apart the pictures are (mean grey levels, portraits-dev). The
+    cases the pipeline meets: a 1080p camera or file for a 720p output, the window's preview of a 720p frame
+    (a 900-pixel-wide viewport), a 640x480 camera for the hd model's input."""
+    from studio.imageops import shrink
+
+    photos = [cv2.imread(str(p)) for p in sorted((DATA / "portraits-dev/images").iterdir())[:10]]
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    out = {}
+    for (W, H), (w, h) in (((1920, 1080), (1280, 720)), ((1280, 720), (900, 506)), ((640, 480), (320, 176))):
+        frames = [cv2.resize(p, (W, H), interpolation=cv2.INTER_AREA) for p in photos]
+        row = {}
+        for name, fn in (("area", lambda f: cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA)),
+                         ("shrink", lambda f: shrink(f, w, h))):
+            ts = []
+            for i in range(n):
+                t0 = time.perf_counter()
+                fn(frames[i % len(frames)])
+                ts.append((time.perf_counter() - t0) * 1e3)
+            row[name] = summarize(ts)
+        row["mean_abs_diff"] = round(float(np.mean([np.abs(shrink(f, w, h).astype(np.float32) - cv2.resize(
+            f, (w, h), interpolation=cv2.INTER_AREA)).mean() for f in frames])), 2)
+        out[f"{W}x{H}_to_{w}x{h}"] = row
+    cv2.setNumThreads(threads)
+    return out
+
+
 def peer_recipe(frames, ours_ms: float | None) -> dict:
     """The peer recipe (benchmarks/peer_recipe.py) run by .venv-peer's python on the doctor clip at 720p30,
     and the ratio of its CPU per frame to ours (live_cpu 720p30_blur)."""
@@ -372,6 +401,7 @@ def main():
     res["pipeline"] = bench_pipeline(120 if a.quick else 600)
     res["live_cpu"] = bench_live(150 if a.quick else 600)
     res["camera_formats_720p_ms"] = camera_formats(100 if a.quick else 300)
+    res["downscaling_ms"] = downscaling(30 if a.quick else 100)
     res["peer_recipe"] = peer_recipe(150 if a.quick else 600, res["live_cpu"]["720p30_blur"]["cpu_ms_per_frame"])
     try:
         res["gl_per_pass_ms"] = bench_gl(n // 5)
