@@ -10,7 +10,8 @@ from studio.imageops import downscale, fit_cover, shrink
 @pytest.mark.parametrize("src,dst", [((1920, 1080), (1280, 720)), ((1280, 720), (900, 506)),
                                      ((1280, 720), (560, 315)), ((640, 480), (320, 176)),
                                      ((1921, 1081), (1279, 719)), ((1280, 720), (640, 360)),
-                                     ((3840, 2160), (1280, 720))])
+                                     ((3840, 2160), (1280, 720)), ((1280, 720), (256, 256)),
+                                     ((640, 480), (256, 144))])
 def test_shrink_is_close_to_a_box_filter_on_a_photo(portrait, src, dst):
     img = cv2.resize(portrait, src, interpolation=cv2.INTER_AREA)
     got = shrink(img, *dst)
