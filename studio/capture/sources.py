@@ -225,7 +225,7 @@ class DemoSource(FrameSource):
     """The embedded default: a real portrait (public-domain astronaut photo, fetched with the models) with a gentle
     hand-held drift and zoom, so it behaves like a live feed (the live pipeline paces it to `fps`).
 
-    Each frame is a crop of the pre-scaled portrait resized to the output (1.7 ms at 720p, one thread): the
+    Each frame is a crop of the pre-scaled portrait resized to the output (1.7-2.9 ms at 720p, one thread): the
     rotating warpAffine it once was cost 8-9 ms, more than segmenting and drawing the effect together, and
     made the window's CPU figure with the demo say little about a camera (whose frame costs 0.5 ms)."""
 
