@@ -810,3 +810,35 @@ def test_the_cpu_preview_reuses_a_still_pictures_blur_layer(qtbot, portrait):
         out.stop()
     assert layers[0][0][0] == 7 and layers[1][1] is layers[0][1]
     assert layers[2][0][0] == 8 and layers[2][1] is not layers[0][1]
+
+
+def test_the_cpu_preview_is_drawn_at_the_size_it_is_shown(qtbot, portrait):
+    """Drawing the preview alone, the render thread scales a larger frame down to the preview's box first and
+    draws the effect for those pixels (blur as at full size): the picture the full-size render gives, scaled
+    down, within a grey level on average. Replace, and the output's frames, stay at the frame's size."""
+    from studio.imageops import shrink
+    from studio.pipeline import Packet
+    from studio.render.cpu import CpuRenderer
+    from studio.segment.segmenter import Segmenter
+    from studio.settings import EffectSettings
+    from ui.output import WindowOutput
+
+    mask = Segmenter("lite")(portrait).mask.copy()
+    out = WindowOutput()
+    out.start_preview()
+    shown = {}
+    try:
+        for name, box, mode in (("full", None, "blur"), ("small", (752, 500), "blur"),
+                                ("replace", (752, 500), "replace")):
+            out.preview_box = box
+            out.reset_temporal()
+            out.submit_packet(Packet(0, portrait, 0.0, mask=mask), EffectSettings(mode=mode), None)
+            qtbot.waitUntil(lambda: (item := out.take_image()) is not None and shown.update({name: item[1]}) is None,
+                            timeout=10000)
+    finally:
+        out.stop()
+    assert shown["full"].shape == (720, 1280, 3) and shown["replace"].shape == (720, 1280, 3)
+    assert shown["small"].shape == (423, 752, 3)
+    ref = CpuRenderer(EffectSettings(mode="blur")).render(portrait, mask)
+    diff = np.abs(shrink(ref, 752, 423).astype(np.int16) - shown["small"].astype(np.int16))
+    assert diff.mean() < 1.0 and np.percentile(diff, 99) < 8, (diff.mean(), np.percentile(diff, 99))

@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, Signal
 
 from studio import printable
 from studio.handoff import LatestSlot
+from studio.imageops import shrink
 from studio.output import check_output_target, is_live_target, open_target
 from studio.output.worker import SinkWorker
 from studio.render.cpu import CpuRenderer
@@ -46,6 +47,9 @@ class WindowOutput(QObject):
         self._reset = False
         self.weight = None
         self.render_dropped_before = 0   # frames the render slots of stopped renders dropped
+        # the preview's box in device pixels (set by the raster preview as it paints): drawing the preview
+        # alone, a larger frame is scaled down to fit it first and the effect drawn at that size
+        self.preview_box: tuple[int, int] | None = None
 
     @property
     def active(self) -> bool:
@@ -155,6 +159,19 @@ class WindowOutput(QObject):
     def _flip(self, image):
         return cv2.flip(image, 1) if self.mirror else image
 
+    def _preview_frame(self, frame):
+        """(frame, size) to draw the preview alone with: a frame larger than the preview's box scaled down to
+        the size it is shown at, with its own size as the size drawn for (blur and reaches as at full size,
+        effects.make_plan), so the effect is drawn for the pixels on screen and the preview has no scaling
+        left to do. 720p blur into a 752x423 view, one thread: 3.3 against 4.8 ms for the effect and the
+        preview's scaling together, the picture within 0.3 grey levels on average (p99 3)."""
+        box = self.preview_box
+        fh, fw = frame.shape[:2]
+        sc = 1.0 if box is None else min(box[0] / fw, box[1] / fh)
+        if sc >= 1:
+            return frame, None
+        return shrink(frame, max(1, round(fw * sc)), max(1, round(fh * sc))), (fw, fh)
+
     def _render_loop(self, packets: LatestSlot, worker: SinkWorker) -> None:
         try:
             while (item := packets.get()) is not None:
@@ -166,9 +183,12 @@ class WindowOutput(QObject):
                 if bg is not self._bg:
                     self._cpu.set_background(bg)
                     self._bg = bg
-                prepared = self._cpu.prepare(packet.frame, packet.mask, settings)
-                out = self._cpu.render(packet.frame, packet.mask, settings, prepared=prepared,
-                                       picture=packet.picture)   # a still picture reuses its blur layer
+                frame, size = packet.frame, None
+                if worker is None and settings.mode != "replace":   # replace draws at the frame's size
+                    frame, size = self._preview_frame(packet.frame)
+                prepared = self._cpu.prepare(frame, packet.mask, settings)
+                out = self._cpu.render(frame, packet.mask, settings, prepared=prepared,
+                                       picture=packet.picture, size=size)   # a still picture reuses its blur
                 with self._shown_lock:
                     self._shown = (packet, out, dict(self._cpu.timings))
                     self.weight = prepared[0]      # the refined mask, for the window's mask panel

@@ -136,6 +136,8 @@ class RasterViewport(QWidget):
             t0 = time.perf_counter()
             dpr = self.devicePixelRatioF()
             W, H = max(1, round(self.width() * dpr)), max(1, round(self.height() * dpr))
+            if out is not None:
+                out.preview_box = (W, H)    # the render thread draws the preview alone at this size
             fh, fw = image.shape[:2]
             sc = min(W / fw, H / fh)
             w, h = max(1, round(fw * sc)), max(1, round(fh * sc))
