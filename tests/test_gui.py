@@ -842,3 +842,35 @@ def test_the_cpu_preview_is_drawn_at_the_size_it_is_shown(qtbot, portrait):
     ref = CpuRenderer(EffectSettings(mode="blur")).render(portrait, mask)
     diff = np.abs(shrink(ref, 752, 423).astype(np.int16) - shown["small"].astype(np.int16))
     assert diff.mean() < 1.0 and np.percentile(diff, 99) < 8, (diff.mean(), np.percentile(diff, 99))
+
+
+def test_an_enlarged_cpu_preview_is_drawn_again_at_its_new_size(qtbot, portrait):
+    """The preview drawn alone at the size it is shown: when the view grows while no new frame comes (a
+    stalled camera, a still), the raster preview asks for the frame to be drawn again at the new size rather
+    than showing the small image scaled up."""
+    from studio.pipeline import Packet
+    from studio.segment.segmenter import Segmenter
+    from studio.settings import EffectSettings
+    from ui.output import WindowOutput
+    from ui.raster_view import RasterViewport
+
+    mask = Segmenter("lite")(portrait).mask.copy()
+    out = WindowOutput()
+    view = RasterViewport()
+    qtbot.addWidget(view)
+    view.output = out
+    out.image_ready.connect(view.update)
+    out.start_preview()
+    try:
+        view.set_settings(EffectSettings(mode="blur"))
+        view.resize(480, 270)
+        view.show()
+        dpr = view.devicePixelRatioF()
+        view.set_packet(Packet(0, portrait, 0.0, mask=mask))   # drawn before the view was painted: full size
+        qtbot.waitUntil(lambda: view._shown is not None, timeout=10000)
+        view.set_packet(Packet(1, portrait, 0.0, mask=mask))   # the last frame that comes
+        qtbot.waitUntil(lambda: view._shown[1].shape[1] == round(480 * dpr), timeout=10000)
+        view.resize(960, 540)
+        qtbot.waitUntil(lambda: view._shown[1].shape[1] == round(960 * dpr), timeout=10000)
+    finally:
+        out.stop()

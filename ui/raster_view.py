@@ -136,11 +136,14 @@ class RasterViewport(QWidget):
             t0 = time.perf_counter()
             dpr = self.devicePixelRatioF()
             W, H = max(1, round(self.width() * dpr)), max(1, round(self.height() * dpr))
-            if out is not None:
-                out.preview_box = (W, H)    # the render thread draws the preview alone at this size
             fh, fw = image.shape[:2]
             sc = min(W / fw, H / fh)
             w, h = max(1, round(fw * sc)), max(1, round(fh * sc))
+            if out is not None:
+                grew = out.preview_box is not None and (W, H) != out.preview_box and sc > 1
+                out.preview_box = (W, H)    # the render thread draws the preview alone at this size
+                if grew and (fw, fh) != (packet.frame.shape[1], packet.frame.shape[0]) and out.renders_preview:
+                    out.redraw(self.packet or packet, self.settings, self.background)   # drawn smaller than the view
             key = (id(image), w, h, self.settings.mirror)
             if self._scaled is None or self._scaled[0] != key:
                 small = shrink(image, w, h) if sc < 1 else cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
