@@ -28,12 +28,15 @@ def fit_cover(img: np.ndarray, w: int, h: int, grow: bool = True) -> np.ndarray:
 
 
 def shrink(img: np.ndarray, w: int, h: int) -> np.ndarray:
-    """Scale down to (w, h) (neither side larger; the image itself when it is already that size): each axis
-    halved with a two-pixel box while it is still twice too large or more (INTER_LINEAR at exactly half is that
-    box), then bilinear for the rest (under 2x every source pixel still counts). Integer ratios keep
-    INTER_AREA's fast path. INTER_AREA's general path, at a ratio like 1.5, costs 5-10x as much (1080p to 720p,
-    one thread: 11-15 ms against 2.2-3.3; 720p to a 900-pixel preview 7.6 against 1.0-1.1) for a picture
-    within a grey level of it (0.23-0.53 on average on portraits)."""
+    """Scale down to (w, h) (neither side larger; the image itself when it is already that size), as INTER_AREA
+    would, at a fraction of its cost at ratios like 1.5 (its general path: 1080p to 720p 11-13 ms, one thread).
+    Each axis is halved with a two-pixel box while it is still twice too large or more (INTER_LINEAR at exactly
+    half is that box); the rest, under 2x, is bilinear after a 3-tap Gaussian of sigma 0.31 x the ratio on each
+    axis scaled by more than 1.1, which leaves about as much aliasing as INTER_AREA's box (a zone plate at 1.27x,
+    1.7x and 1.94x) where bilinear alone left up to 1.7x as much (text and railings broke up). Against INTER_AREA
+    on detailed 720p photos under 2x: mean 0.2-1.2 grey levels, p99 2-13; beyond 2x a little softer (mean up to
+    2.7, less aliasing than it). Integer ratios keep INTER_AREA's fast path. benchmarks/run.py
+    `downscaling_ms` has the costs (3.5-4x less at 720p)."""
     ih, iw = img.shape[:2]
     if (iw, ih) == (w, h):
         return img
@@ -44,7 +47,14 @@ def shrink(img: np.ndarray, w: int, h: int) -> np.ndarray:
         img = cv2.resize(img, (iw, ih), interpolation=cv2.INTER_LINEAR)
     if (iw, ih) == (w, h):
         return img
+    rx, ry = iw / w, ih / h
+    kx, ky = (3 if rx > 1.1 else 1), (3 if ry > 1.1 else 1)
+    if kx > 1 or ky > 1:
+        img = cv2.GaussianBlur(img, (kx, ky), SHRINK_SIGMA * rx, sigmaY=SHRINK_SIGMA * ry)
     return cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+SHRINK_SIGMA = 0.31   # shrink's pre-filter per unit of ratio (tuned to INTER_AREA's leftover aliasing)
 
 
 def downscale(frame: np.ndarray, w: int, h: int) -> np.ndarray:

@@ -7,31 +7,59 @@ import pytest
 from studio.imageops import downscale, fit_cover, shrink
 
 
-@pytest.mark.parametrize("src,dst", [((1920, 1080), (1280, 720)), ((1280, 720), (900, 506)),
-                                     ((1280, 720), (560, 315)), ((640, 480), (320, 176)),
-                                     ((1921, 1081), (1279, 719)), ((1280, 720), (640, 360)),
-                                     ((3840, 2160), (1280, 720)), ((1280, 720), (256, 256)),
+@pytest.fixture(scope="module")
+def detailed(data_dir, portrait):
+    """720p pictures with fine detail (railings, window frames, foliage) and a portrait."""
+    out = [portrait]
+    for name in ("pixabay_architecture-5082700_1280.jpg", "pixabay_porch-691330_1280.jpg"):
+        img = cv2.imread(str(data_dir / "backgrounds" / name))
+        out.append(fit_cover(img, 1280, 720))
+    return out
+
+
+def _zone_plate(w=1280, h=720):
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    z = (127.5 + 127.5 * np.cos(np.pi * ((x - w / 2) ** 2 + (y - h / 2) ** 2) / w)).astype(np.uint8)
+    return cv2.merge([z, z, z])
+
+
+@pytest.mark.parametrize("dst", [(1200, 675), (1010, 568), (752, 423), (660, 371)])
+def test_shrink_is_close_to_a_box_filter_under_2x(detailed, dst):
+    for img in detailed:
+        got = shrink(img, *dst)
+        assert got.shape == (dst[1], dst[0], 3) and got.dtype == np.uint8
+        diff = np.abs(got.astype(np.float32) - cv2.resize(img, dst, interpolation=cv2.INTER_AREA))
+        assert diff.mean() < 1.5 and np.percentile(diff, 99) < 16, (dst, diff.mean(), np.percentile(diff, 99))
+
+
+@pytest.mark.parametrize("src,dst", [((1280, 720), (560, 315)), ((1280, 720), (256, 256)), ((1280, 720), (320, 176)),
+                                     ((1921, 1081), (1279, 719)), ((3840, 2160), (1280, 720)),
                                      ((640, 480), (256, 144))])
-def test_shrink_is_close_to_a_box_filter_on_a_photo(portrait, src, dst):
-    img = cv2.resize(portrait, src, interpolation=cv2.INTER_AREA)
-    got = shrink(img, *dst)
-    assert got.shape == (dst[1], dst[0], 3) and got.dtype == np.uint8
-    ref = cv2.resize(img, dst, interpolation=cv2.INTER_AREA).astype(np.float32)
-    diff = np.abs(got.astype(np.float32) - ref)
-    assert diff.mean() < 1.0 and np.percentile(diff, 99) < 12, (diff.mean(), np.percentile(diff, 99))
+def test_shrink_sizes_and_larger_ratios(detailed, src, dst):
+    """Beyond 2x the halving boxes make it a little softer than INTER_AREA's box, never more aliased."""
+    for img in detailed:
+        img = cv2.resize(img, src, interpolation=cv2.INTER_CUBIC)
+        got = shrink(img, *dst)
+        assert got.shape == (dst[1], dst[0], 3)
+        diff = np.abs(got.astype(np.float32) - cv2.resize(img, dst, interpolation=cv2.INTER_AREA))
+        assert diff.mean() < 3.0 and np.percentile(diff, 99) < 32, (src, dst, diff.mean(), np.percentile(diff, 99))
 
 
-def test_shrink_filters_rather_than_picks():
-    """One-pixel stripes at 1080p for 720p: INTER_NEAREST keeps full-contrast stripes (aliasing at its worst),
-    a box filter (INTER_AREA) flattens most of it; shrink must be far nearer the box than the pick."""
-    row = (np.arange(1920) % 2 * 255).astype(np.uint8)
-    img = np.repeat(np.tile(row, (1080, 1))[..., None], 3, axis=2)
-    spread = {name: float(f(img)[..., 0].std()) for name, f in (
-        ("nearest", lambda i: cv2.resize(i, (1280, 720), interpolation=cv2.INTER_NEAREST)),
-        ("area", lambda i: cv2.resize(i, (1280, 720), interpolation=cv2.INTER_AREA)),
-        ("shrink", lambda i: shrink(i, 1280, 720)))}
-    assert spread["shrink"] < 0.55 * spread["nearest"], spread
-    assert spread["area"] < spread["nearest"]
+@pytest.mark.parametrize("w", [1010, 752, 660])
+def test_shrink_leaves_no_more_aliasing_than_a_box_filter(w):
+    """A zone plate (rings finer towards the edges) scaled down: what is left of the rings finer than the
+    output can hold, against an ideal (the plate blurred past them). Bilinear alone leaves 1.15-1.7x the box
+    filter's aliasing here (43, 50, 52 against 38, 34, 31); shrink's pre-filter brings it to the box's."""
+    h = round(w * 9 / 16)
+    zp = _zone_plate()
+    ideal = cv2.resize(cv2.GaussianBlur(zp, (0, 0), 0.9 * 1280 / w), (w, h), interpolation=cv2.INTER_LINEAR)
+
+    def err(img):
+        return float(np.abs(img.astype(np.float32) - ideal).mean())
+
+    box = err(cv2.resize(zp, (w, h), interpolation=cv2.INTER_AREA))
+    bilinear = err(cv2.resize(zp, (w, h), interpolation=cv2.INTER_LINEAR))
+    assert err(shrink(zp, w, h)) <= 1.05 * box < bilinear
 
 
 def test_the_callers_scale_down_through_shrink(portrait):
@@ -39,6 +67,6 @@ def test_the_callers_scale_down_through_shrink(portrait):
     assert np.array_equal(fit_cover(big, 1280, 720), shrink(big, 1280, 720))
     vga = cv2.resize(portrait, (640, 480), interpolation=cv2.INTER_AREA)
     assert np.array_equal(downscale(vga, 320, 176), shrink(vga, 320, 176))
-    assert np.array_equal(shrink(vga, 640, 480), vga)
+    assert shrink(vga, 640, 480) is vga
     mask = np.random.default_rng(0).random((480, 640)).astype(np.float32)   # one channel, float: as well
     assert shrink(mask, 320, 176).shape == (176, 320)
