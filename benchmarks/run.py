@@ -246,18 +246,24 @@ def camera_formats(n: int) -> dict:
 
 
 def downscaling(n: int) -> dict:
-    """Scaling a frame down, one thread, median and p95 ms: INTER_AREA's general path against imageops.shrink
-    (halving boxes, then bilinear), and how far apart the pictures are (mean grey levels, portraits-dev). The
-    cases the pipeline meets: a 1080p camera or file for a 720p output, the window's preview of a 720p frame
-    (a 900-pixel-wide viewport), a 640x480 camera for the hd model's input."""
-    from studio.imageops import shrink
+    """Scaling a frame down, one thread, median and p95 ms: INTER_AREA's general path against imageops.shrink,
+    how far apart the pictures are (mean grey levels over detailed 720p photos: two backgrounds with railings
+    and window frames, a portrait), and the aliasing each leaves on a zone plate (mean distance to the plate
+    blurred past what the output can hold; plain bilinear for scale). The cases the pipeline meets: a 1080p
+    camera or file for a 720p output, the window's preview of a 720p frame, a 640x480 camera for the model."""
+    from studio.imageops import fit_cover, shrink
 
-    photos = [cv2.imread(str(p)) for p in sorted((DATA / "portraits-dev/images").iterdir())[:10]]
+    photos = [fit_cover(cv2.imread(str(DATA / "backgrounds" / name)), 1280, 720)
+              for name in ("pixabay_architecture-5082700_1280.jpg", "pixabay_porch-691330_1280.jpg")]
+    photos.append(fit_cover(cv2.imread(str(DATA / "stock-people/images/girl-919048_1280.jpg")), 1280, 720))
+    y, x = np.mgrid[0:720, 0:1280].astype(np.float32)
+    plate = cv2.merge([(127.5 + 127.5 * np.cos(np.pi * ((x - 640) ** 2 + (y - 360) ** 2) / 1280)).astype(np.uint8)] * 3)
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     out = {}
-    for (W, H), (w, h) in (((1920, 1080), (1280, 720)), ((1280, 720), (900, 506)), ((640, 480), (320, 176))):
-        frames = [cv2.resize(p, (W, H), interpolation=cv2.INTER_AREA) for p in photos]
+    for (W, H), (w, h) in (((1920, 1080), (1280, 720)), ((1280, 720), (752, 423)), ((640, 480), (320, 176))):
+        frames = [p if (W, H) == (1280, 720) else cv2.resize(p, (W, H), interpolation=cv2.INTER_AREA if W < 1280
+                                                             else cv2.INTER_CUBIC) for p in photos]
         row = {}
         for name, fn in (("area", lambda f: cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA)),
                          ("shrink", lambda f: shrink(f, w, h))):
@@ -270,6 +276,12 @@ def downscaling(n: int) -> dict:
         row["mean_abs_diff"] = round(float(np.mean([np.abs(shrink(f, w, h).astype(np.float32) - cv2.resize(
             f, (w, h), interpolation=cv2.INTER_AREA)).mean() for f in frames])), 2)
         out[f"{W}x{H}_to_{w}x{h}"] = row
+    ideal = cv2.resize(cv2.GaussianBlur(plate, (0, 0), 0.9 * 1280 / 752), (752, 423),
+                       interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    out["zone_plate_aliasing_752"] = {name: round(float(np.abs(img.astype(np.float32) - ideal).mean()), 1)
+                                      for name, img in (("area", cv2.resize(plate, (752, 423), interpolation=cv2.INTER_AREA)),
+                                                        ("shrink", shrink(plate, 752, 423)),
+                                                        ("bilinear", cv2.resize(plate, (752, 423), interpolation=cv2.INTER_LINEAR)))}
     cv2.setNumThreads(threads)
     return out
 
