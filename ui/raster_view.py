@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 
 import cv2
-import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QWidget
@@ -146,13 +145,20 @@ class RasterViewport(QWidget):
                     out.redraw(self.packet or packet, self.settings, self.background)   # drawn smaller than the view
             key = (id(image), w, h, self.settings.mirror)
             if self._scaled is None or self._scaled[0] != key:
-                small = shrink(image, w, h) if sc < 1 else cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
+                if (w, h) == (fw, fh):     # drawn at the view's size already (the CPU preview drawn alone)
+                    small = image
+                elif sc < 1:
+                    small = shrink(image, w, h)
+                else:
+                    small = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
                 if self.settings.mirror:
                     small = cv2.flip(small, 1)
-                small = np.ascontiguousarray(small)
-                q = QImage(small.data, w, h, 3 * w, QImage.Format.Format_BGR888).copy()   # owns its pixels
+                # Qt's own 32-bit format is blitted as it is; BGR888 was converted on every paint (0.27 against
+                # 0.14 ms with the conversion here, 752x423)
+                bgra = cv2.cvtColor(small, cv2.COLOR_BGR2BGRA)
+                q = QImage(bgra.data, w, h, 4 * w, QImage.Format.Format_RGB32)
                 q.setDevicePixelRatio(dpr)
-                self._scaled = (key, q)
+                self._scaled = (key, q, bgra)    # bgra holds the pixels q points at
             x, y = (W - w) / 2 / dpr, (H - h) / 2 / dpr
             lw, lh = w / dpr, h / dpr
             for band in ((0, 0, self.width(), y), (0, y + lh, self.width(), self.height() - y - lh),
