@@ -186,6 +186,7 @@ def test_screenshot_command(tmp_path):
                         "--screenshot", str(shot)], capture_output=True, text=True, timeout=180,
                        env={**os.environ, "BACKDROP_CONFIG": str(tmp_path / "cfg")})
     assert r.returncode == 0, r.stderr
+    assert "Recursive repaint" not in r.stderr     # the window is grabbed outside its paint event
     res = json.loads(r.stdout.strip().splitlines()[-1])
     assert res["fps"] > 0 and res["latency_ms_p95"] > 0 and shot.stat().st_size > 10000
     # the process's CPU per frame: at least the effect's own few ms, at most what two cores can give in a frame

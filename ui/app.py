@@ -96,6 +96,11 @@ def _script(win, args, failure: list) -> None:
         wall = max(1e-6, time.perf_counter() - t_start)
         fps = (n - n0) / wall
         cpu = time.process_time() - cpu0      # the whole process: every thread, Qt and the GL driver's too
+        # frames_drawn comes from inside the preview's paint event: grabbing the window there repaints it
+        # recursively (Qt warns and skips it), so the rest runs once the event loop is back
+        QTimer.singleShot(0, lambda: finish(n, fps, wall, cpu, n0))
+
+    def finish(n, fps, wall, cpu, n0) -> None:
         if args.screenshot:
             try:
                 save_screenshot(win, args.screenshot)
@@ -112,7 +117,7 @@ def _script(win, args, failure: list) -> None:
                           "first_frame_s": round(getattr(win, "_first_frame_s", 0.0), 3),
                           "gui_stall_ms_p95": round(win.gui_stall_p95(), 2),
                           "screenshot": args.screenshot, **output}), flush=True)
-        QTimer.singleShot(0, win.close)  # not from inside paintGL's signal
+        win.close()
 
     win.source_failed.connect(fail)
     if getattr(args, "output", None):
