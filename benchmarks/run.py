@@ -9,6 +9,7 @@ and p95 over many frames."""
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -40,6 +41,12 @@ def timeit(f, n):
         f()
         ts.append((time.perf_counter() - t) * 1e3)
     return summarize(ts)
+
+
+def _cycling(fn, items):
+    """A call of fn on the next of `items` (round and round), for timeit."""
+    it = itertools.cycle(items)
+    return lambda: fn(next(it))
 
 
 def frame720():
@@ -234,12 +241,7 @@ def camera_formats(n: int) -> dict:
     for name, fn, data in (("mjpg_decode", lambda b: cv2.imdecode(b, cv2.IMREAD_COLOR), jpegs),
                            ("yuyv_to_bgr", lambda b: cv2.cvtColor(b, cv2.COLOR_YUV2BGR_YUYV), yuyv),
                            ("nv12_to_bgr", lambda b: cv2.cvtColor(b, cv2.COLOR_YUV2BGR_NV12), nv12)):
-        ts = []
-        for i in range(n):
-            t0 = time.perf_counter()
-            fn(data[i % len(data)])
-            ts.append((time.perf_counter() - t0) * 1e3)
-        out[name] = summarize(ts)
+        out[name] = timeit(_cycling(fn, data), n)
     out["mjpg_kb_per_frame"] = round(float(np.mean([len(j) for j in jpegs])) / 1024, 1)
     cv2.setNumThreads(threads)
     return out
@@ -257,7 +259,8 @@ def downscaling(n: int) -> dict:
               for name in ("pixabay_architecture-5082700_1280.jpg", "pixabay_porch-691330_1280.jpg")]
     photos.append(fit_cover(cv2.imread(str(DATA / "stock-people/images/girl-919048_1280.jpg")), 1280, 720))
     y, x = np.mgrid[0:720, 0:1280].astype(np.float32)
-    plate = cv2.merge([(127.5 + 127.5 * np.cos(np.pi * ((x - 640) ** 2 + (y - 360) ** 2) / 1280)).astype(np.uint8)] * 3)
+    rings = 127.5 + 127.5 * np.cos(np.pi * ((x - 640) ** 2 + (y - 360) ** 2) / 1280)
+    plate = cv2.merge([rings.astype(np.uint8)] * 3)
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     out = {}
@@ -267,21 +270,16 @@ def downscaling(n: int) -> dict:
         row = {}
         for name, fn in (("area", lambda f: cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA)),
                          ("shrink", lambda f: shrink(f, w, h))):
-            ts = []
-            for i in range(n):
-                t0 = time.perf_counter()
-                fn(frames[i % len(frames)])
-                ts.append((time.perf_counter() - t0) * 1e3)
-            row[name] = summarize(ts)
+            row[name] = timeit(_cycling(fn, frames), n)
         row["mean_abs_diff"] = round(float(np.mean([np.abs(shrink(f, w, h).astype(np.float32) - cv2.resize(
             f, (w, h), interpolation=cv2.INTER_AREA)).mean() for f in frames])), 2)
         out[f"{W}x{H}_to_{w}x{h}"] = row
     ideal = cv2.resize(cv2.GaussianBlur(plate, (0, 0), 0.9 * 1280 / 752), (752, 423),
                        interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    scaled = {"area": cv2.resize(plate, (752, 423), interpolation=cv2.INTER_AREA), "shrink": shrink(plate, 752, 423),
+              "bilinear": cv2.resize(plate, (752, 423), interpolation=cv2.INTER_LINEAR)}
     out["zone_plate_aliasing_752"] = {name: round(float(np.abs(img.astype(np.float32) - ideal).mean()), 1)
-                                      for name, img in (("area", cv2.resize(plate, (752, 423), interpolation=cv2.INTER_AREA)),
-                                                        ("shrink", shrink(plate, 752, 423)),
-                                                        ("bilinear", cv2.resize(plate, (752, 423), interpolation=cv2.INTER_LINEAR)))}
+                                      for name, img in scaled.items()}
     cv2.setNumThreads(threads)
     return out
 
