@@ -165,9 +165,10 @@ class GlRenderer:
              target: tuple | None = None, advance: bool = True, size: tuple[int, int] | None = None) -> int:
         """Run every pass. Without `target` the result is left in the 'out' texture (RGBA8, frame size; in
         replace with `size`, that size), whose id is returned. With target=(fbo, width, height, mirror) the
-        composite is drawn straight into that framebuffer (a widget's), aspect kept. advance=False redraws the same frame without stepping the
-        temporal smoothing again (a repaint, or a settings change between frames). The passes mirror
-        CpuRenderer: temporal + refine (the mask-resolution half), then the background layer, then composite.
+        composite is drawn straight into that framebuffer (a widget's), aspect kept. advance=False redraws the
+        same frame without stepping the temporal smoothing again (a repaint, or a settings change between
+        frames). The passes mirror CpuRenderer: temporal + refine (the mask-resolution half), then the
+        background layer, then composite.
         size: the output's size, where the frame is smaller (effects.output_frame)."""
         s = settings or self.settings
         frame, size = output_frame(frame, s, size)
