@@ -27,6 +27,13 @@ def fit_cover(img: np.ndarray, w: int, h: int, grow: bool = True) -> np.ndarray:
     return cv2.resize(crop, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
+def fit_inside(fw: int, fh: int, width: int, height: int) -> tuple[int, int]:
+    """The whole-pixel size an fw x fh image is shown at inside width x height, aspect kept, scaled up or down
+    (the raster preview's picture, and the size its render thread draws it at)."""
+    sc = min(width / fw, height / fh)
+    return max(1, round(fw * sc)), max(1, round(fh * sc))
+
+
 def shrink(img: np.ndarray, w: int, h: int) -> np.ndarray:
     """Scale down to (w, h) (neither side larger; the image itself when it is already that size), as INTER_AREA
     would, at a fraction of its cost at ratios like 1.5 (its general path: 1080p to 720p 11-13 ms, one thread).

@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, Signal
 
 from studio import printable
 from studio.handoff import LatestSlot
-from studio.imageops import shrink
+from studio.imageops import fit_inside, shrink
 from studio.output import check_output_target, is_live_target, open_target
 from studio.output.worker import SinkWorker
 from studio.render.cpu import CpuRenderer
@@ -167,10 +167,10 @@ class WindowOutput(QObject):
         preview's scaling together, the picture within 0.3 grey levels on average (p99 3)."""
         box = self.preview_box
         fh, fw = frame.shape[:2]
-        sc = 1.0 if box is None else min(box[0] / fw, box[1] / fh)
-        if sc >= 1:
+        w, h = (fw, fh) if box is None else fit_inside(fw, fh, *box)
+        if w >= fw:
             return frame, None
-        return shrink(frame, max(1, round(fw * sc)), max(1, round(fh * sc))), (fw, fh)
+        return shrink(frame, w, h), (fw, fh)
 
     def _render_loop(self, packets: LatestSlot, worker: SinkWorker) -> None:
         try:

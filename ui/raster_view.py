@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QWidget
 
-from studio.imageops import shrink
+from studio.imageops import fit_inside, shrink
 from studio.render.effects import LETTERBOX_RGB
 from studio.settings import EffectSettings
 
@@ -136,10 +136,9 @@ class RasterViewport(QWidget):
             dpr = self.devicePixelRatioF()
             W, H = max(1, round(self.width() * dpr)), max(1, round(self.height() * dpr))
             fh, fw = image.shape[:2]
-            sc = min(W / fw, H / fh)
-            w, h = max(1, round(fw * sc)), max(1, round(fh * sc))
+            w, h = fit_inside(fw, fh, W, H)    # as WindowOutput._preview_frame sizes the image it draws
             if out is not None:
-                grew = out.preview_box is not None and (W, H) != out.preview_box and sc > 1
+                grew = out.preview_box is not None and (W, H) != out.preview_box and w > fw
                 out.preview_box = (W, H)    # the render thread draws the preview alone at this size
                 if grew and (fw, fh) != (packet.frame.shape[1], packet.frame.shape[0]) and out.renders_preview:
                     out.redraw(self.packet or packet, self.settings, self.background)   # drawn smaller than the view
@@ -147,7 +146,7 @@ class RasterViewport(QWidget):
             if self._scaled is None or self._scaled[0] != key:
                 if (w, h) == (fw, fh):     # drawn at the view's size already (the CPU preview drawn alone)
                     small = image
-                elif sc < 1:
+                elif w < fw:
                     small = shrink(image, w, h)
                 else:
                     small = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
