@@ -237,3 +237,33 @@ def test_picture_serials_never_repeat_across_streams(portrait):
     new.reset()
     seen.append(new.picture)
     assert len(set(seen)) == len(seen) and 0 not in seen, seen
+
+
+@pytest.mark.parametrize("cells", [1, 2, 57, 58])
+def test_person_motion_is_the_median_inside_on_and_around_the_person(cells):
+    """person_motion's compiled pass against its definition in numpy: the median flow of the inside cells
+    (an odd and an even count: the mean of the two middle values) on every cell near the person, the dense
+    flow elsewhere, the input untouched."""
+    from studio.segment.reuse import PersonRegions, person_motion
+
+    rng = np.random.default_rng(cells)
+    flow = rng.normal(0, 3, (88, 160, 2)).astype(np.float32)
+    before = flow.copy()
+    regions = PersonRegions(np.zeros((176, 320), np.float32), (160, 88))
+    regions.found = True
+    regions.inside = np.zeros((88, 160), bool)
+    regions.inside.flat[rng.choice(88 * 160, cells, replace=False)] = True
+    regions.inside_at = np.flatnonzero(regions.inside)
+    regions.near = rng.random((88, 160)) < 0.3
+    moved, edge = person_motion(flow, regions)
+    want = flow.copy()
+    want[regions.near] = np.median(flow[regions.inside], axis=0)
+    assert np.array_equal(moved, want) and np.array_equal(flow, before) and edge is regions.edge
+
+
+def test_person_motion_without_a_person_keeps_the_flow():
+    from studio.segment.reuse import PersonRegions, person_motion
+
+    flow = np.ones((88, 160, 2), np.float32)
+    moved, edge = person_motion(flow, PersonRegions(np.zeros((176, 320), np.float32), (160, 88)))
+    assert moved is flow and edge is None

@@ -23,6 +23,7 @@ import itertools
 
 import cv2
 import numpy as np
+from numba import njit
 
 from studio.imageops import grid_sample
 
@@ -160,7 +161,7 @@ class PersonRegions:
         self.found = np.count_nonzero(inside) >= 10
         self.near = cv2.dilate(inside, np.ones((PERSON_REACH, PERSON_REACH), np.uint8)) > 0
         self.edge = cv2.dilate(((km > 0.1) & (km < 0.9)).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-        self.near_u8 = self.near.astype(np.uint8)       # a mask for cv2.copyTo
+        self.inside_at = np.flatnonzero(self.inside)   # the inside cells as flat indices, for _person_flow
 
 
 def person_motion(flow: np.ndarray, regions: PersonRegions) -> tuple[np.ndarray, np.ndarray | None]:
@@ -173,10 +174,31 @@ def person_motion(flow: np.ndarray, regions: PersonRegions) -> tuple[np.ndarray,
     hand waved) the outline cells are not explained by it, and the frame is segmented instead."""
     if not regions.found:
         return flow, None
-    median = np.array((np.median(flow[..., 0][regions.inside]), np.median(flow[..., 1][regions.inside])),
-                      np.float32)
-    motion = np.tile(median, flow.shape[:2] + (1,))    # numpy's broadcast fill and masked store: 10x the time
-    return cv2.copyTo(motion, regions.near_u8, flow.copy()), regions.edge
+    return _person_flow(flow, regions.inside_at, regions.near), regions.edge
+
+
+@njit(cache=True, nogil=True)
+def _person_flow(flow, inside_at, near):
+    """A copy of `flow` with the median flow of the cells at `inside_at` on every `near` cell; one pass where
+    numpy's two medians, fill and masked copy took 0.2 ms (the same values: numba's median of float32 halves
+    the float32 sum of the two middle values, as numpy's does)."""
+    n = inside_at.shape[0]
+    fx = np.empty(n, np.float32)
+    fy = np.empty(n, np.float32)
+    cells = flow.reshape(-1, 2)
+    for k in range(n):
+        fx[k] = cells[inside_at[k], 0]
+        fy[k] = cells[inside_at[k], 1]
+    mx = np.float32(np.median(fx))
+    my = np.float32(np.median(fy))
+    out = flow.copy()
+    moved = out.reshape(-1, 2)
+    near_cells = near.reshape(-1)
+    for i in range(near_cells.shape[0]):
+        if near_cells[i]:
+            moved[i, 0] = mx
+            moved[i, 1] = my
+    return out
 
 
 def small_grey(frame: np.ndarray) -> np.ndarray:
@@ -195,6 +217,8 @@ class SegmentOnChange:
     one, ("segment", None) otherwise; after segmenting, segmented(mask)."""
 
     def __init__(self):
+        # person_motion's kernel compiled (or loaded from numba's cache) now, not on the first carried frame
+        _person_flow(np.zeros((1, 1, 2), np.float32), np.zeros(1, np.int64), np.ones((1, 1), bool))
         self.gate = StillGate()
         self.carry = MotionCarry()
         self._last = None
