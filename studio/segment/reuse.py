@@ -112,16 +112,16 @@ class MotionCarry:
             return None
         flow = self._dis.calc(grey, self._key_grey, None)          # this frame -> the key frame
         gh, gw = grey.shape
-        if self._grid is None or self._grid[0].shape != grey.shape:
-            self._grid = np.meshgrid(np.arange(gw, dtype=np.float32), np.arange(gh, dtype=np.float32))
-
-        now = grey.astype(np.float32)
+        if self._grid is None or self._grid.shape[:2] != grey.shape:
+            self._grid = np.dstack(np.meshgrid(np.arange(gw, dtype=np.float32), np.arange(gh, dtype=np.float32)))
 
         def unexplained(fl: np.ndarray, where=None) -> float:
-            warped = cv2.remap(self._key_grey, self._grid[0] + fl[..., 0], self._grid[1] + fl[..., 1],
-                               cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            off = np.abs(now - warped) > self.residual
-            return float(np.mean(off if where is None else off[where]))
+            warped = cv2.remap(self._key_grey, cv2.add(fl, self._grid), None, cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REPLICATE)
+            off = cv2.absdiff(grey, warped) > self.residual      # whole grey levels: exact in uint8
+            if where is None:
+                return np.count_nonzero(off) / off.size
+            return np.count_nonzero(off & where) / np.count_nonzero(where)
 
         ok = unexplained(flow) <= self.unexplained        # the flow explains the picture
         if ok:
