@@ -460,3 +460,16 @@ def test_show_draws_the_image_letterboxed_in_a_widgets_framebuffer(gl_context, p
     assert np.abs(got[:top - 1].reshape(-1, 3) - band).max() <= 1
     assert np.abs(got[top + h + 1:].reshape(-1, 3) - band).max() <= 1
     g.release()
+
+
+def test_plans_are_shared_per_settings_and_sizes_and_read_only():
+    """make_plan is cached (a live stream asks for the same plan in prepare and in render): the same arguments
+    give the same plan, any other setting or size its own, and the shared kernels cannot be written."""
+    s = EffectSettings(mode="replace", wrap_strength=0.5)
+    plan = make_plan(s, (960, 540), (320, 176), (1280, 720))
+    assert make_plan(EffectSettings(mode="replace", wrap_strength=0.5), (960, 540), (320, 176), (1280, 720)) is plan
+    assert make_plan(s.with_(max_coc=8.0), (960, 540), (320, 176), (1280, 720)).cmax == plan.cmax / 2
+    assert make_plan(s, (960, 540), (320, 176)).blur_w == 240 and plan.blur_w == 320
+    for k in (plan.wrap_kernel, plan.fg_kernel, plan.fg_inner_kernel, plan.fg_edge_kernel):
+        with pytest.raises(ValueError):
+            k[0] = 0.0

@@ -30,6 +30,7 @@ pixel, which a shader reproduces with four texelFetch calls and OpenCV with INTE
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -109,9 +110,18 @@ class EffectPlan:
 REFINE_SCALE = 1  # refinement runs at the model resolution (2x measured no better on portraits-dev)
 
 
+def _shared(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
+@functools.lru_cache(maxsize=64)
 def make_plan(s: EffectSettings, frame_size: tuple[int, int], mask_size: tuple[int, int],
               out_size: tuple[int, int] | None = None) -> EffectPlan:
-    """out_size: the size the frame will be shown at when it is smaller (the live pipeline keeps a small
+    """Cached: a live stream asks for the same plan twice per frame (its kernels took 0.1 ms to build), so the
+    plan and its arrays are shared and read-only.
+
+    out_size: the size the frame will be shown at when it is smaller (the live pipeline keeps a small
     source's frames at their own size and the sink scales the result up): the blur's working resolution and
     every reach in pixels (blur radius, light wrap, edge colours) are those of the output, so the picture is
     the one drawing at the output's size would give."""
@@ -127,10 +137,10 @@ def make_plan(s: EffectSettings, frame_size: tuple[int, int], mask_size: tuple[i
     gw, gh = max(8, round(bw / 2)), max(8, round(bh / 2))
     return EffectPlan(
         fw, fh, mw, mh, rw, rh, bw, bh, cmax, int(math.ceil(cmax)), step, sigma, s.sigma_color,
-        tuple(s.coverage), s.temporal_smoothing, gaussian_kernel(wrap_sigma), s.wrap_strength,
+        tuple(s.coverage), s.temporal_smoothing, _shared(gaussian_kernel(wrap_sigma)), s.wrap_strength,
         s.wrap_blend == "add", s.refine, s.mode, s.clean_edges and s.mode == "replace", gw, gh,
-        gaussian_kernel(FG_SIGMA_PX * gw / ow), gaussian_kernel(FG_INNER_PX * gw / ow),
-        gaussian_kernel(FG_EDGE_PX * bw / ow))
+        _shared(gaussian_kernel(FG_SIGMA_PX * gw / ow)), _shared(gaussian_kernel(FG_INNER_PX * gw / ow)),
+        _shared(gaussian_kernel(FG_EDGE_PX * bw / ow)))
 
 
 def output_frame(frame: np.ndarray, s: EffectSettings, size: tuple[int, int] | None):
