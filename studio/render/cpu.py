@@ -33,9 +33,9 @@ def expand_rows(layer: np.ndarray, width: int) -> np.ndarray:
     """Interpolate a low-res layer horizontally to `width` (bilinear, pixel centres, as GL_LINEAR) and lay its
     rows out as width*3 interleaved values; a single channel is repeated into three."""
     layer = layer.astype(np.float32, copy=False)
-    if layer.ndim == 2:
-        layer = cv2.merge([layer, layer, layer])
     wide = cv2.resize(layer, (width, layer.shape[0]), interpolation=cv2.INTER_LINEAR)
+    if wide.ndim == 2:   # repeated after the resize: a third of the interpolation, the same values
+        wide = cv2.merge([wide, wide, wide])
     return wide.reshape(layer.shape[0], width * 3)
 
 
