@@ -29,6 +29,12 @@ def coc_blur(small: np.ndarray, weight_b: np.ndarray, plan: EffectPlan) -> np.nd
     return kernels.coc_blur(small, weight_b.astype(np.float32), np.float32(plan.cmax), plan.coc_taps)
 
 
+def resample_weight(weight: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Bilinear resize of a weight map to (w, h) at pixel centres (GL_LINEAR's sampling; OpenCV's float
+    INTER_LINEAR, within 2e-7 of the compiled loop it replaced at a third of the time)."""
+    return cv2.resize(weight, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 def expand_rows(layer: np.ndarray, width: int) -> np.ndarray:
     """Interpolate a low-res layer horizontally to `width` (bilinear, pixel centres, as GL_LINEAR) and lay its
     rows out as width*3 interleaved values; a single channel is repeated into three."""
@@ -115,7 +121,7 @@ class CpuRenderer:
                 lrows = self._blur_rows[1]
             else:
                 small = grid_sample(frame, plan.blur_w, plan.blur_h)
-                wb = kernels.resample_weight(weight, plan.blur_w, plan.blur_h)
+                wb = resample_weight(weight, plan.blur_w, plan.blur_h)
                 lrows = expand_rows(coc_blur(small, wb, plan), fw)
                 self._blur_rows = (key, lrows) if picture else None
         elif s.mode == "replace":
@@ -150,7 +156,7 @@ class CpuRenderer:
         narrow edge band at blur resolution (studio.render.effects)."""
         gw, gh = plan.fg_w, plan.fg_h
         small = grid_sample(frame, gw, gh).astype(np.float32) * np.float32(1.0 / 255.0)
-        wg = kernels.resample_weight(weight, gw, gh)
+        wg = resample_weight(weight, gw, gh)
         ki = plan.fg_inner_kernel
         wi = cv2.sepFilter2D(wg, -1, ki, ki, borderType=cv2.BORDER_REPLICATE)
         k = plan.fg_kernel
@@ -161,7 +167,7 @@ class CpuRenderer:
             x[..., 3] = wt
             xb = cv2.sepFilter2D(x, -1, k, k, borderType=cv2.BORDER_REPLICATE)
             means.append(xb[..., :3] / np.maximum(xb[..., 3:], np.float32(FG_EPS)))
-        wb = kernels.resample_weight(weight, plan.blur_w, plan.blur_h)
+        wb = resample_weight(weight, plan.blur_w, plan.blur_h)
         ke = plan.fg_edge_kernel
         ws = cv2.sepFilter2D(wb, -1, ke, ke, borderType=cv2.BORDER_REPLICATE)
         edge = np.clip(np.float32(FG_EDGE_GAIN) * ws * (1.0 - ws), 0.0, 1.0).astype(np.float32)
@@ -170,7 +176,7 @@ class CpuRenderer:
 
     def _wrap(self, bg: np.ndarray, weight: np.ndarray, plan: EffectPlan) -> np.ndarray:
         """Light (rgb) and e = weight * surrounding background * strength, at blur resolution."""
-        wb = kernels.resample_weight(weight, plan.blur_w, plan.blur_h)
+        wb = resample_weight(weight, plan.blur_w, plan.blur_h)
         x = np.empty((plan.blur_h, plan.blur_w, 4), np.float32)
         x[..., :3] = self._bg_small
         x[..., 3] = 1.0 - wb

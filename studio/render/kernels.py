@@ -144,22 +144,6 @@ def refine(mask, guide, refine_on, step, sigma_s, sigma_c, cov_lo, cov_hi, taps)
     return out
 
 
-@njit(cache=True, nogil=True)
-def resample_weight(weight, w, h):
-    """Bilinear resize of a weight map to (w, h)."""
-    sh, sw = weight.shape
-    xi0, xi1, xf = lerp_table(w, sw)
-    yi0, yi1, yf = lerp_table(h, sh)
-    out = np.empty((h, w), np.float32)
-    for y in range(h):
-        a, b, fy = yi0[y], yi1[y], yf[y]
-        for x in range(w):
-            top = weight[a, xi0[x]] + (weight[a, xi1[x]] - weight[a, xi0[x]]) * xf[x]
-            bot = weight[b, xi0[x]] + (weight[b, xi1[x]] - weight[b, xi0[x]]) * xf[x]
-            out[y, x] = top + (bot - top) * fy
-    return out
-
-
 # Small flat helpers: numba/LLVM vectorises `for i in range(a.shape[0])` over whole 1-D slices passed as
 # arguments, but not loops with offset indices (a[i] += b[i + k]); so every hot loop goes through these.
 @njit(cache=True, nogil=True, fastmath=True)
