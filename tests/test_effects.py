@@ -392,11 +392,11 @@ def _over_cached_layer(r, frame, mask):
     """The frame composited over the blur layer cached in `r` (what a still frame must show); the mask is the
     same every frame, so the smoothed weight is the mask's own."""
     from studio.render import kernels
-    from studio.render.cpu import _EMPTY_ROWS, _TINT, expand_rows
+    from studio.render.cpu import _EMPTY_ROWS, _NO_LAYER, _TINT, expand_rows
 
     w, _ = CpuRenderer(r.settings).prepare(frame, mask)
     return kernels.composite_rows(frame, expand_rows(w, frame.shape[1]), r._blur_rows[1], _EMPTY_ROWS, frame, 1,
-                                  False, _TINT, _EMPTY_ROWS, _EMPTY_ROWS, _EMPTY_ROWS)
+                                  False, _TINT, _EMPTY_ROWS, _EMPTY_ROWS, _EMPTY_ROWS, _NO_LAYER, _NO_LAYER)
 
 
 @pytest.mark.parametrize("mode", ["blur", "replace"])
@@ -473,3 +473,60 @@ def test_plans_are_shared_per_settings_and_sizes_and_read_only():
     for k in (plan.wrap_kernel, plan.fg_kernel, plan.fg_inner_kernel, plan.fg_edge_kernel):
         with pytest.raises(ValueError):
             k[0] = 0.0
+
+
+@pytest.mark.parametrize("wrap", [0.0, 0.35])
+def test_clean_edges_looked_at_only_near_the_edge_give_the_same_picture(green_cases, background, wrap):
+    """The composite looks for clean-edge pixels only where the weight's cells are not plainly 0 or 1 or the
+    edge band's are not 0 (spans per row); the picture must be the one a look at every pixel gives, at the
+    output's size and at a smaller frame's own (other column maps), the person near the frame's edges too."""
+    from studio.render import kernels
+    from studio.render.cpu import _EMPTY_ROWS, _NO_LAYER, _TINT, expand_rows
+
+    checked = 0
+    for frame, _, _, alpha in green_cases[:6]:
+        for size in ((1280, 720), (960, 540), (500, 282)):
+            f = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+            m = cv2.resize(alpha.astype(np.float32), (320, 176), interpolation=cv2.INTER_AREA)
+            s = EffectSettings(mode="replace", wrap_strength=wrap)
+            r = CpuRenderer(s)
+            r.set_background(background)
+            w, _ = r.prepare(f, m)
+            plan = make_plan(s, size, (320, 176))
+            fs, bs, edge = r._edge_colours(f, w, plan)
+            bg = r._background(plan)
+            lrows = erows = _EMPTY_ROWS
+            if wrap:
+                wl = r._wrap(bg, w, plan)
+                lrows, erows = expand_rows(wl[..., :3], size[0]), expand_rows(wl[..., 3], size[0])
+            args = (f, expand_rows(w, size[0]), lrows, erows, bg, 2, False, _TINT, expand_rows(fs, size[0]),
+                    expand_rows(bs, size[0]), expand_rows(edge, size[0]))
+            every = kernels.composite_rows(*args, _NO_LAYER, _NO_LAYER)
+            assert np.array_equal(kernels.composite_rows(*args, w, edge), every), (size, wrap)
+            checked += int(np.count_nonzero(every != kernels.composite_rows(*args[:8], _EMPTY_ROWS, _EMPTY_ROWS,
+                                                                             _EMPTY_ROWS, _NO_LAYER, _NO_LAYER)))
+    assert checked > 10_000    # the clean edges did change pixels: the comparison was not of two plain replaces
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (333, 200), (96, 54)])
+def test_clean_edge_spans_follow_the_weight_alone(size):
+    """Where the edge band is empty, only the weight's cells say which pixels take the clean-edge maths: a
+    pixel between a 0 cell and a 1 cell (across or down) or next to a fractional one must be looked at.
+    Synthetic layers: hard 0/1 blocks, a few fractional cells and a block of them, random colours."""
+    from studio.render import kernels
+    from studio.render.cpu import _EMPTY_ROWS, _NO_LAYER, _TINT, expand_rows
+
+    rng = np.random.default_rng(size[0])
+    w = (cv2.resize(rng.random((6, 9)).astype(np.float32), (40, 22), interpolation=cv2.INTER_NEAREST) > 0.5)
+    w = w.astype(np.float32)
+    w.flat[rng.choice(w.size, 12, replace=False)] = 0.5
+    w[5:11, 10:20] = 0.25        # a block of one fractional value: its inner cells differ from no neighbour
+    edge = np.zeros((30, 48), np.float32)
+    frame = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    bg = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    fs, bs = (rng.random((15, 24, 3)).astype(np.float32) for _ in range(2))
+    W = size[0]
+    args = (frame, expand_rows(w, W), _EMPTY_ROWS, _EMPTY_ROWS, bg, 2, False, _TINT, expand_rows(fs, W),
+            expand_rows(bs, W), expand_rows(edge, W))
+    every = kernels.composite_rows(*args, _NO_LAYER, _NO_LAYER)
+    assert np.array_equal(kernels.composite_rows(*args, w, edge), every)

@@ -46,6 +46,7 @@ def expand_rows(layer: np.ndarray, width: int) -> np.ndarray:
 
 
 _EMPTY_ROWS = np.zeros((0, 3), np.float32)
+_NO_LAYER = np.zeros((0, 0), np.float32)
 
 
 def warmup() -> None:
@@ -114,6 +115,7 @@ class CpuRenderer:
         weight, refine_ms = prepared if prepared is not None else self.prepare(frame, mask, s)
         t1 = time.perf_counter()
         lrows = erows = frows = brows = grows = _EMPTY_ROWS
+        bands = (_NO_LAYER, _NO_LAYER)   # with clean edges: the weight and edge band that say where they apply
         bg = frame
         if s.mode == "blur":
             key = (picture, fw, fh, size, s)   # the settings too: coverage, refinement, smoothing shape the weight
@@ -133,9 +135,10 @@ class CpuRenderer:
             if plan.clean_edges:
                 fs, bs, edge = self._edge_colours(frame, weight, plan)
                 frows, brows, grows = expand_rows(fs, fw), expand_rows(bs, fw), expand_rows(edge, fw)
+                bands = (weight, edge)
         wrows = expand_rows(weight, fw) if s.mode != "none" else expand_rows(weight[:1, :1], fw)
         out = kernels.composite_rows(frame, wrows, lrows, erows, bg, _MODES[s.mode], plan.wrap_add, _TINT,
-                                     frows, brows, grows)
+                                     frows, brows, grows, *bands)
         t2 = time.perf_counter()
         self.timings = {"refine": refine_ms, "render": (t2 - t1) * 1e3}
         return out
