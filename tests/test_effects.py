@@ -530,3 +530,19 @@ def test_clean_edge_spans_follow_the_weight_alone(size):
             expand_rows(bs, W), expand_rows(edge, W))
     every = kernels.composite_rows(*args, _NO_LAYER, _NO_LAYER)
     assert np.array_equal(kernels.composite_rows(*args, w, edge), every)
+
+
+def test_replace_follows_a_new_blur_scale_with_the_same_background(portrait, background):
+    """The light wrap reads the background at the blur's resolution; the renderer kept that copy per frame size
+    only, so moving the Blur scale slider in replace mode raised a broadcast error on the next frame."""
+    mask = np.zeros((176, 320), np.float32)
+    mask[40:150, 100:220] = 1.0
+    r = CpuRenderer(EffectSettings(mode="replace"))
+    r.set_background(background)
+    r.render(portrait, mask)
+    for scale in (0.5, 0.1, 0.25):
+        s = EffectSettings(mode="replace", blur_scale=scale)
+        fresh = CpuRenderer(s)
+        fresh.set_background(background)
+        fresh.render(portrait, mask)      # the temporal state of one frame, as r's
+        assert np.array_equal(r.render(portrait, mask, s), fresh.render(portrait, mask)), scale

@@ -70,6 +70,7 @@ class CpuRenderer:
         self._bg = None
         self._bg_version = 0
         self._bg_key = None
+        self._bg_small_key = None
         self._fitted = None
         self._blur_rows = None
         self.timings: dict[str, float] = {}
@@ -151,8 +152,16 @@ class CpuRenderer:
             else:
                 self._fitted = fit_cover(self._bg, plan.frame_w, plan.frame_h)
             self._bg_key = key
-            self._bg_small = grid_sample(self._fitted, plan.blur_w, plan.blur_h).astype(np.float32) / 255
         return self._fitted
+
+    def _background_small(self, plan: EffectPlan) -> np.ndarray:
+        """The fitted background at the blur's resolution (in [0, 1]), kept while neither changes: the Blur
+        scale slider changes the resolution without changing the frame's size."""
+        key = (self._bg_key, plan.blur_w, plan.blur_h)
+        if self._bg_small_key != key:
+            self._bg_small = grid_sample(self._fitted, plan.blur_w, plan.blur_h).astype(np.float32) / 255
+            self._bg_small_key = key
+        return self._bg_small
 
     def _edge_colours(self, frame: np.ndarray, weight: np.ndarray, plan: EffectPlan):
         """Clean edges: the local person colour Fs and background colour Bs at half the blur resolution, and the
@@ -181,7 +190,7 @@ class CpuRenderer:
         """Light (rgb) and e = weight * surrounding background * strength, at blur resolution."""
         wb = resample_weight(weight, plan.blur_w, plan.blur_h)
         x = np.empty((plan.blur_h, plan.blur_w, 4), np.float32)
-        x[..., :3] = self._bg_small
+        x[..., :3] = self._background_small(plan)
         x[..., 3] = 1.0 - wb
         k = plan.wrap_kernel
         xb = cv2.sepFilter2D(x, -1, k, k, borderType=cv2.BORDER_REPLICATE)
