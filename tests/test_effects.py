@@ -497,8 +497,8 @@ def test_clean_edges_looked_at_only_near_the_edge_give_the_same_picture(green_ca
             bg = r._background(plan)
             lrows = erows = _EMPTY_ROWS
             if wrap:
-                wl = r._wrap(bg, w, plan)
-                lrows, erows = expand_rows(wl[..., :3], size[0]), expand_rows(wl[..., 3], size[0])
+                light, e = r._wrap(w, plan)
+                lrows, erows = expand_rows(light, size[0]), expand_rows(e, size[0])
             args = (f, expand_rows(w, size[0]), lrows, erows, bg, 2, False, _TINT, expand_rows(fs, size[0]),
                     expand_rows(bs, size[0]), expand_rows(edge, size[0]))
             every = kernels.composite_rows(*args, _NO_LAYER, _NO_LAYER)

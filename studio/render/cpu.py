@@ -71,6 +71,8 @@ class CpuRenderer:
         self._bg_version = 0
         self._bg_key = None
         self._bg_small_key = None
+        self._light_key = None
+        self._light_rows = (None, None)
         self._fitted = None
         self._blur_rows = None
         self.timings: dict[str, float] = {}
@@ -130,9 +132,10 @@ class CpuRenderer:
         elif s.mode == "replace":
             bg = self._background(plan)
             if plan.wrap_strength > 0 and len(plan.wrap_kernel) > 1:
-                wrap = self._wrap(bg, weight, plan)
-                lrows = expand_rows(wrap[..., :3], fw)
-                erows = expand_rows(wrap[..., 3], fw)
+                light, e = self._wrap(weight, plan)
+                if self._light_rows[0] != (self._light_key, fw):   # a still background: expanded once
+                    self._light_rows = ((self._light_key, fw), expand_rows(light, fw))
+                lrows, erows = self._light_rows[1], expand_rows(e, fw)
             if plan.clean_edges:
                 fs, bs, edge = self._edge_colours(frame, weight, plan)
                 frows, brows, grows = expand_rows(fs, fw), expand_rows(bs, fw), expand_rows(edge, fw)
@@ -186,13 +189,15 @@ class CpuRenderer:
         edge[edge < np.float32(FG_EDGE_MIN)] = 0.0    # only the band takes the per-pixel maths
         return means[0], means[1], edge
 
-    def _wrap(self, bg: np.ndarray, weight: np.ndarray, plan: EffectPlan) -> np.ndarray:
-        """Light (rgb) and e = weight * surrounding background * strength, at blur resolution."""
-        wb = resample_weight(weight, plan.blur_w, plan.blur_h)
-        x = np.empty((plan.blur_h, plan.blur_w, 4), np.float32)
-        x[..., :3] = self._background_small(plan)
-        x[..., 3] = 1.0 - wb
+    def _wrap(self, weight: np.ndarray, plan: EffectPlan) -> tuple[np.ndarray, np.ndarray]:
+        """(light, e) at blur resolution: light (rgb) = G * background, kept while the background and the
+        kernel are the same; e = weight * (G * (1 - weight)) * strength, each frame."""
+        small = self._background_small(plan)
         k = plan.wrap_kernel
-        xb = cv2.sepFilter2D(x, -1, k, k, borderType=cv2.BORDER_REPLICATE)
-        xb[..., 3] *= wb * np.float32(plan.wrap_strength)
-        return xb
+        key = (self._bg_small_key, k.tobytes())
+        if self._light_key != key:
+            self._light = cv2.sepFilter2D(small, -1, k, k, borderType=cv2.BORDER_REPLICATE)
+            self._light_key = key
+        wb = resample_weight(weight, plan.blur_w, plan.blur_h)
+        inv = cv2.sepFilter2D(1.0 - wb, -1, k, k, borderType=cv2.BORDER_REPLICATE)
+        return self._light, inv * (wb * np.float32(plan.wrap_strength))
