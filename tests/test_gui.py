@@ -875,3 +875,25 @@ def test_an_enlarged_cpu_preview_is_drawn_again_at_its_new_size(qtbot, portrait)
         qtbot.waitUntil(lambda: view._shown[1].shape[1] == round(960 * dpr), timeout=10000)
     finally:
         out.stop()
+
+
+@pytest.mark.parametrize("moved", ["low", "high"])
+def test_the_coverage_sliders_stay_ordered_and_show_what_applies(qtbot, moved):
+    """Dragging Coverage low past high (or high below low) showed a value the effect did not use: the move was
+    ignored silently. The slider moved pushes the other one a step ahead, and the settings follow both."""
+    from studio.settings import EffectSettings
+    from ui.panels import EffectControls
+
+    c = EffectControls(EffectSettings())
+    qtbot.addWidget(c)
+    got = []
+    c.settings_changing.connect(lambda s: got.append(s.coverage))
+    if moved == "low":
+        c.cov_lo.slider.setValue(c.cov_lo.slider.maximum())     # 0.95, over high's 0.7
+        want = (0.95, 1.0)
+    else:
+        c.cov_hi.slider.setValue(c.cov_hi.slider.minimum())     # 0.05, under low's 0.3
+        want = (0.0, 0.05)
+    shown = (c.cov_lo.value(), c.cov_hi.value())
+    assert np.allclose(shown, want) and np.allclose(c.settings().coverage, want) and np.allclose(got[-1], want)
+    assert c.cov_lo.label.text() == f"{want[0]:.2f}" and c.cov_hi.label.text() == f"{want[1]:.2f}"

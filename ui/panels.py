@@ -178,8 +178,8 @@ class EffectControls(QGroupBox):
         self.cov_lo = _Slider(cov.lo, cov.hi - cov.step, settings.coverage[0], cov.step)
         self.cov_hi = _Slider(cov.lo + cov.step, cov.hi, settings.coverage[1], cov.step)
         for sl in (self.cov_lo, self.cov_hi):
-            sl.changing.connect(lambda _: self._coverage(False))
-            sl.changed.connect(lambda _: self._coverage(True))
+            sl.changing.connect(lambda _, moved=sl: self._coverage(False, moved))
+            sl.changed.connect(lambda _, moved=sl: self._coverage(True, moved))
         form.addRow(f"{cov.label} low", self.cov_lo)
         form.addRow(f"{cov.label} high", self.cov_hi)
         self.wrap_blend = QComboBox()
@@ -244,10 +244,17 @@ class EffectControls(QGroupBox):
             box.setToolTip(tip if tier is None else f"Auto leaves it off: {why.format(tier)}. Choose a model by "
                                                     "hand to set it.")
 
-    def _coverage(self, settled: bool) -> None:
+    def _coverage(self, settled: bool, moved: "_Slider") -> None:
+        """The two sliders stay ordered: the one moved past the other pushes it a step ahead (each slider's range
+        leaves that step), so the values shown are the ones the effect uses."""
         lo, hi = self.cov_lo.value(), self.cov_hi.value()
         if hi <= lo:
-            return
+            step = SCHEMA["coverage"].step
+            if moved is self.cov_lo:
+                self.cov_hi.set_value(lo + step)
+            else:
+                self.cov_lo.set_value(hi - step)
+            lo, hi = self.cov_lo.value(), self.cov_hi.value()
         self._update(settled, coverage=(lo, hi))
 
     def _update(self, settled: bool, **changes) -> None:
