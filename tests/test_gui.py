@@ -897,3 +897,33 @@ def test_the_coverage_sliders_stay_ordered_and_show_what_applies(qtbot, moved):
     shown = (c.cov_lo.value(), c.cov_hi.value())
     assert np.allclose(shown, want) and np.allclose(c.settings().coverage, want) and np.allclose(got[-1], want)
     assert c.cov_lo.label.text() == f"{want[0]:.2f}" and c.cov_hi.label.text() == f"{want[1]:.2f}"
+
+
+@pytest.mark.parametrize("size", [(752, 632), (753, 501), (640, 480)])
+def test_the_raster_preview_paints_every_pixel_of_the_view(qtbot, size):
+    """The image and its letterbox bands were rounded apart (round half to even): a 16:9 picture in a 752x632 view
+    left row 527 unpainted, showing whatever was there before (the opaque widget paints everything itself).
+    A green picture that fills the view first, then a red 16:9 one: no green may remain."""
+    from studio.pipeline import Packet
+    from studio.settings import EffectSettings
+    from ui.raster_view import _LETTERBOX, RasterViewport
+
+    view = RasterViewport()
+    qtbot.addWidget(view)
+    view.set_settings(EffectSettings(mode="none"))
+    view.resize(*size)
+    view.show()
+    qtbot.waitExposed(view)
+    for colour, shape in (((0, 255, 0), (size[1], size[0])), ((0, 0, 255), (720, 1280))):
+        img = np.zeros(shape + (3,), np.uint8)
+        img[:] = colour
+        view._shown, view._scaled = (Packet(0, img, 0.0), img, {}), None
+        view.repaint()
+    from PySide6.QtGui import QImage
+
+    shot = view.grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+    px = np.frombuffer(shot.constBits(), np.uint8).reshape(shot.height(), shot.bytesPerLine())
+    px = px[:, :3 * shot.width()].reshape(shot.height(), shot.width(), 3)
+    letterbox = (_LETTERBOX.red(), _LETTERBOX.green(), _LETTERBOX.blue())
+    ok = np.all(px == letterbox, axis=2) | np.all(px == (255, 0, 0), axis=2)
+    assert ok.all(), np.argwhere(~ok)[:5]

@@ -158,13 +158,9 @@ class RasterViewport(QWidget):
                 q = QImage(bgra.data, w, h, 4 * w, QImage.Format.Format_RGB32)
                 q.setDevicePixelRatio(dpr)
                 self._scaled = (key, q, bgra)    # bgra holds the pixels q points at
-            x, y = (W - w) / 2 / dpr, (H - h) / 2 / dpr
-            lw, lh = w / dpr, h / dpr
-            for band in ((0, 0, self.width(), y), (0, y + lh, self.width(), self.height() - y - lh),
-                         (0, y, x, lh), (x + lw, y, self.width() - x - lw, lh)):
-                if band[2] > 0 and band[3] > 0:
-                    p.fillRect(*(round(v) for v in band), _LETTERBOX)
-            p.drawImage(round(x), round(y), self._scaled[1])
+            if (w, h) != (W, H):   # the letterbox under the whole view, then the picture: bands rounded apart
+                p.fillRect(self.rect(), _LETTERBOX)     # from the picture left a row unpainted (0.02 ms)
+            p.drawImage(round((W - w) / 2 / dpr), round((H - h) / 2 / dpr), self._scaled[1])
         finally:
             p.end()
         if item is not None:        # a new frame is on screen as this paint is flushed
