@@ -927,3 +927,21 @@ def test_the_raster_preview_paints_every_pixel_of_the_view(qtbot, size):
     letterbox = (_LETTERBOX.red(), _LETTERBOX.green(), _LETTERBOX.blue())
     ok = np.all(px == letterbox, axis=2) | np.all(px == (255, 0, 0), axis=2)
     assert ok.all(), np.argwhere(~ok)[:5]
+
+
+def test_the_fps_graph_shows_the_rate_not_spikes_after_a_stall(qtbot):
+    """The curve was 1/dt per frame averaged over five: frames that came in a burst after a stall (a tab
+    switch, a resize) drew 110-170 fps for a 30 fps source. It is the rate over the last second at each frame."""
+    from ui.panels import StatsGraphs
+
+    g = StatsGraphs()
+    qtbot.addWidget(g)
+    times = [i / 30 for i in range(90)]                         # 3 s at 30 fps
+    times += [times[-1] + 0.3 + i * 0.001 for i in range(8)]   # a 0.3 s stall, then 8 frames within 8 ms
+    times += [times[-1] + (i + 1) / 30 for i in range(60)]      # 30 fps again
+    for t in times:
+        g.add(t, {"latency": 20.0})
+    g.redraw()
+    x, y = g.fps_curve.getData()
+    # at most 38 frames fall in any second of these times (30 + the burst's 8): 1000 fps before
+    assert len(x) > 100 and np.nanmax(y) < 41 and np.nanmedian(y) == pytest.approx(30, abs=0.5), np.nanmax(y)
