@@ -65,6 +65,7 @@ class RasterViewport(QWidget):
         self.dropped = 0
         self.output = None          # the WindowOutput whose render thread draws the preview
         self._shown = None          # (packet, image, its render's stage ms) shown last
+        self._drawn_packet = None   # the packet whose frame was reported drawn (frame_drawn) last
         self._scaled = None         # (key, QImage) the last image at the widget's size
         self._announced = False
         self.setMinimumSize(480, 270)
@@ -163,7 +164,8 @@ class RasterViewport(QWidget):
             p.drawImage(round((W - w) / 2 / dpr), round((H - h) / 2 / dpr), self._scaled[1])
         finally:
             p.end()
-        if item is not None:        # a new frame is on screen as this paint is flushed
+        if item is not None and packet is not self._drawn_packet:   # a new frame is on screen as this paint is
+            self._drawn_packet = packet        # flushed; the same frame drawn again (a slider moved) is not one
             now = time.perf_counter()
             self.frame_drawn.emit({**packet.timings, "refine": timings.get("refine", 0.0),
                                    "render": timings.get("render", (now - t0) * 1e3),

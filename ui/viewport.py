@@ -168,7 +168,7 @@ class Viewport(QOpenGLWidget):
         p, image, timings = self._shown
         t0 = time.perf_counter()
         self.renderer.show(image, (*target, self.settings.mirror))
-        if new:
+        if new and p is not self._drawn_packet:   # the same frame drawn again (a slider moved) is not a new one
             self._drawn_packet = p
             self._pending = (p, t0, time.perf_counter(), timings)   # the output render's own stage times
 
