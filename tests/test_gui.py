@@ -986,3 +986,15 @@ def test_a_frame_drawn_again_for_a_setting_is_not_a_new_frame(qtbot, portrait):
         assert len(drawn) == 1
     finally:
         out.stop()
+
+
+def test_the_empty_mask_panel_names_each_thumbnail_once(qtbot):
+    """Before the first mask the thumbnails showed their own names above the same captions: "raw raw"."""
+    from PySide6.QtWidgets import QLabel
+
+    from ui.panels import MaskPanel
+
+    panel = MaskPanel()
+    qtbot.addWidget(panel)
+    texts = [lab.text() for lab in panel.findChildren(QLabel)]
+    assert texts.count("raw") == 1 and texts.count("refined") == 1, texts

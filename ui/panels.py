@@ -76,8 +76,8 @@ class MaskPanel(QGroupBox):
     def __init__(self, parent=None):
         super().__init__("Masks", parent)
         lay = QHBoxLayout(self)
-        self.raw = QLabel("raw")
-        self.refined = QLabel("refined")
+        self.raw = QLabel("no mask yet")       # each thumbnail's caption is below it
+        self.refined = QLabel("no mask yet")
         for lab, cap in ((self.raw, "raw"), (self.refined, "refined")):
             box = QVBoxLayout()
             lab.setFixedSize(128, 72)
