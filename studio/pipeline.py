@@ -133,8 +133,9 @@ class LivePipeline:
     from the source's real size and rate (off the GUI thread), runs the model and, if given, the renderer's
     mask-resolution half (`prepare`). The consumer takes packets with get() (newest wins when `drop_stale`,
     else the segmenter waits for it). `on_event(kind, value)` reports, from the worker threads:
-    "source_ok" (name), "source_error" (message), "model_error" (message), "tier" (TierChoice or tier name),
-    "background_error" (message); `on_packet()` says a packet is ready (a GUI adapter coalesces it).
+    "source_ok" (name), "source_error" (message), "source_warning" (message: it still delivers, e.g. a file cut
+    short plays what decodes), "model_error" (message), "tier" (TierChoice or tier name), "background_error"
+    (message); `on_packet()` says a packet is ready (a GUI adapter coalesces it).
 
     A source that fails is reopened every second when `retry_source`; otherwise the pipeline ends and get()
     raises its error. stop() (any thread but the workers) ends both threads through conditions; nothing polls."""
@@ -167,6 +168,7 @@ class LivePipeline:
         self.source_size = size
         self.tier_used = ""
         self._reported = ""   # the last source fault reported (each new one is reported once)
+        self._warned = None   # the source's warning reported (a file cut short: once)
         self._threads = [threading.Thread(target=self._capture, name="capture", daemon=True),
                          threading.Thread(target=self._segment, name="segment", daemon=True)]
 
@@ -258,6 +260,10 @@ class LivePipeline:
                     if not self._fault(e, "; retrying"):
                         return
                     continue
+                warning = getattr(src, "warning", None)
+                if warning is not None and warning != self._warned:
+                    self._warned = warning
+                    self.on_event("source_warning", warning)
                 p = Packet(i, frame, time.perf_counter(), timings={"capture": cap_ms})
                 p.background = self._next_background()
                 self.frames_in.put(p)

@@ -118,3 +118,14 @@ def test_commands_run_opencv_on_one_thread():
     r = subprocess.run([sys.executable, "-c", "import studio.cli, cv2; print(cv2.getNumThreads())"],
                        capture_output=True, text=True, timeout=60)
     assert r.stdout.strip() == "1", r.stderr
+
+
+def test_render_of_a_file_cut_short_renders_what_decodes_and_says_so(data_dir, tmp_path):
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes((data_dir / "stock-people/videos/doctor-26732.mp4").read_bytes()[:400_000])
+    out = tmp_path / "out.y4m"
+    r = backdrop("render", str(cut), "-o", str(out), "--tier", "lite")
+    assert "ends after 88 of the 760 frames" in r.stderr and "Traceback" not in r.stderr
+    assert r.stderr.count("\n") <= 3      # one line of its own (LiteRT's INFO line aside)
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 88 or sum(1 for _ in iter(lambda: cap.read()[0], False)) == 88

@@ -998,3 +998,15 @@ def test_the_empty_mask_panel_names_each_thumbnail_once(qtbot):
     qtbot.addWidget(panel)
     texts = [lab.text() for lab in panel.findChildren(QLabel)]
     assert texts.count("raw") == 1 and texts.count("refined") == 1, texts
+
+
+def test_the_window_shows_a_file_cut_short_while_it_plays_it(window, qtbot, tmp_path, data_dir):
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes((data_dir / "stock-people/videos/doctor-26732.mp4").read_bytes()[:400_000])
+    window.start_source(str(cut))
+    qtbot.waitUntil(lambda: "source_warning" in window.banner.faults, timeout=30000)
+    assert "88 of the 760 frames" in window.banner.faults["source_warning"]
+    n = window.frames
+    qtbot.waitUntil(lambda: window.frames > n + 5, timeout=10000)         # still playing
+    window.start_source("demo")
+    assert "source_warning" not in window.banner.faults

@@ -124,3 +124,46 @@ def test_a_live_video_source_decodes_on_one_thread(data_dir):
         assert src._cap.get(cv2.CAP_PROP_N_THREADS) == 1
     finally:
         src.close()
+
+
+def _cut_short(data_dir, tmp_path):
+    """The doctor clip's first 400 kB: its header lists 760 frames, 88 decode."""
+    p = tmp_path / "cut.mp4"
+    p.write_bytes((data_dir / "stock-people/videos/doctor-26732.mp4").read_bytes()[:400_000])
+    return p
+
+
+def test_a_file_cut_short_says_so_at_its_end_and_still_loops(data_dir, tmp_path):
+    """A file that decodes 88 of the 760 frames its header lists looped at frame 88 with no word (the window
+    showed no fault): the source now says so once it reaches the end, and keeps playing what decodes. Whole
+    files, Matroska's estimated counts included (one frame over), say nothing."""
+    src = VideoSource(str(_cut_short(data_dir, tmp_path)), loop=True)
+    frames = [src.read() for _ in range(88)]
+    assert src.warning is None and all(f is not None for f in frames)
+    for _ in range(100):
+        src.read()
+    assert src.warning is not None and "88 of the 760 frames" in src.warning and "cut short" in src.warning
+    src.close()
+    for clip in ("stock-people/videos/doctor-26732.mp4", "webcam-clips/videos/again.mkv"):
+        whole = VideoSource(str(data_dir / clip), loop=True)
+        for _ in range((whole.frame_count or 0) + 5):
+            whole.read()
+        assert whole.warning is None, clip
+        whole.close()
+
+
+def test_the_live_pipeline_reports_a_file_cut_short_once(data_dir, tmp_path):
+    from studio.pipeline import LivePipeline
+
+    events = []
+    pipe = LivePipeline(str(_cut_short(data_dir, tmp_path)), tier="lite", fps=400,
+                        on_event=lambda kind, value: events.append((kind, value))).start()
+    try:
+        n = 0
+        while n < 200:
+            if pipe.get(timeout=20) is not None:
+                n += 1
+    finally:
+        pipe.stop()
+    warnings = [v for k, v in events if k == "source_warning"]
+    assert len(warnings) == 1 and "88 of the 760" in warnings[0]

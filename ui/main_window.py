@@ -223,6 +223,7 @@ class MainWindow(QMainWindow):
         """Switch to another source: the old pipeline ends, a new one starts, the mask history is dropped.
         A camera opens in the mode remembered for it, else in the one Auto picks from its list."""
         self.stop_threads()
+        self.banner.clear_fault("source_warning")    # said of the source being replaced
         self.source_spec = spec
         self.sources.set_current(spec)
         self.viewport.reset_temporal()
@@ -236,6 +237,8 @@ class MainWindow(QMainWindow):
             except StudioError as e:
                 self.banner.set_fault("background", f"Background not shown: {e}")
         self.feed.source_error.connect(self._on_source_error)
+        self.feed.source_warning.connect(
+            lambda m: self.banner.set_fault("source_warning", f"{m}; playing the frames that decode"))
         self.feed.source_ok.connect(self._on_source_ok)
         self.feed.model_error.connect(self._on_model_error)
         self.feed.background_error.connect(self._on_background_error)

@@ -15,11 +15,12 @@ class LiveFeed(QObject):
     packet_ready = Signal()
     source_ok = Signal(str)
     source_error = Signal(str)
+    source_warning = Signal(str)   # the source still delivers (a file cut short plays what decodes)
     model_error = Signal(str)
     background_error = Signal(str)
     tier_chosen = Signal(object)   # a TierChoice when the tier is auto, else the tier's name
 
-    _EVENTS = ("source_ok", "source_error", "model_error", "background_error")
+    _EVENTS = ("source_ok", "source_error", "source_warning", "model_error", "background_error")
 
     def __init__(self, spec: str, tier: str, parent=None, camera_mode=None, second_look: bool = True,
                  segment_on_change: bool = True):

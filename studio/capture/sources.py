@@ -131,6 +131,8 @@ class VideoSource(FrameSource):
         if not ok:
             raise SourceError(f"cannot decode video {path}")
         self._pending = first
+        self._decoded = 1            # frames decoded since the file was (re)opened
+        self.warning: str | None = None   # the file decodes fewer frames than its header lists (cut short)
         self.fps = self._cap.get(cv2.CAP_PROP_FPS) or 30.0
         n = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
         self.frame_count = n if n > 0 else None
@@ -152,14 +154,26 @@ class VideoSource(FrameSource):
             return _fit(f, self._want, self._grow)
         ok, frame = self._cap.read()
         if not ok:
+            self._check_length()
             if not self._loop:
                 raise EOFError(self._path)
             self._cap.release()
             self._cap = self._open_capture()
+            self._decoded = 0
             ok, frame = self._cap.read()
             if not ok:
                 raise SourceError(f"video {self._path} could not be reopened")
+        self._decoded += 1
         return _fit(frame, self._want, self._grow)
+
+    def _check_length(self) -> None:
+        """At the end of the file: a file that decodes well short of the frames its header lists (a download or
+        copy cut short, a damaged stream) says so once, rather than looping or ending early unexplained.
+        Containers that estimate the count (Matroska) are off by a frame or two: 5 % is allowed."""
+        n = self.frame_count
+        if self.warning is None and n is not None and self._decoded < 0.95 * n - 2:
+            self.warning = (f"{printable(self._path, 120)} ends after {self._decoded} of the {n} frames its "
+                            "header lists: the file is cut short or damaged")
 
     def close(self):
         self._cap.release()

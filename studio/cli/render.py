@@ -97,6 +97,8 @@ def run(args) -> int:
         else:
             r = VideoBackgroundRenderer(renderer, bg) if bg is not None and bg.is_video else renderer
             _render_video(_chain(first, frames), seg, r, out, (w, h), fps or 30.0, total)
+            if src.warning is not None:
+                print(f"render: warning: {src.warning}; the frames that decode were rendered", file=sys.stderr)
     except KeyboardInterrupt:
         print(f"render: interrupted; {printable(out, 120)} left unchanged", file=sys.stderr)
         return 130

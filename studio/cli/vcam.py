@@ -142,6 +142,8 @@ class VcamSession:
         return self.pipe.start()   # self.pipe first: an interrupt right after start() still stops it
 
     def _on_event(self, kind: str, value) -> None:
+        if kind == "source_warning":
+            print(f"vcam: warning: {value}; playing the frames that decode", file=sys.stderr, flush=True)
         if kind == "tier" and not isinstance(value, str) and not value.refine:
             self._auto_refine_off = True  # Auto found the machine tight: as bench and the window do
             if self.s.refine:
