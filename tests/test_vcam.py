@@ -335,3 +335,13 @@ def test_the_virtual_camera_sink_takes_odd_sizes_and_reports_the_first_error(tmp
     assert even.cam.fmt == fake.PixelFormat.I420
     with pytest.raises(StudioError, match="No such file or directory"):
         VirtualCameraSink(1280, 720, 30, str(tmp_path / "missing" / "video7"))
+
+
+def test_vcam_plays_a_file_cut_short_and_warns_once(tmp_path, data_dir):
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes((data_dir / "stock-people/videos/doctor-26732.mp4").read_bytes()[:400_000])
+    r = _vcam("--source", str(cut), "--size", "320x180", "--fps", "120", "--frames", "200", "--output", "-",
+              "--renderer", "cpu", "--tier", "lite")
+    err = r.stderr.decode()
+    assert r.returncode == 0 and err.count("ends after 88 of the 760 frames") == 1 and "Traceback" not in err, err
+    assert len(r.stdout) > 200 * 320 * 180       # the 200 frames were sent: it played on
