@@ -32,3 +32,27 @@ def config_dir() -> Path:
         return Path(env).expanduser()
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "backdrop-studio"
+
+
+class NotRegularFile(OSError):
+    """A path the program reads as a file names a FIFO, a device or a folder."""
+
+
+def read_regular(path: str | os.PathLike, limit: int) -> bytes:
+    """Up to limit + 1 bytes of a regular file (more than `limit` read: the caller says it is too large). The
+    file is opened without blocking and checked after opening, so a FIFO or a device put in its place (even
+    between a check and the read) raises NotRegularFile instead of hanging or reading without end."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        import stat
+
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegularFile(f"{os.fsdecode(path)} is not a regular file")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=True) as f:
+            fd = -1
+            return f.read(limit + 1)
+    finally:
+        if fd >= 0:
+            os.close(fd)

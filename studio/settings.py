@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from studio import StudioError, printable
+from studio.paths import NotRegularFile, read_regular
 
 FORMAT = "backdrop-preset"
 VERSION = 2
@@ -235,10 +236,11 @@ def load_preset(path: str | os.PathLike) -> EffectSettings:
     """Read, check and migrate a preset file; every failure is a PresetError with one printable line."""
     shown = printable(path, 120)
     try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_PRESET_BYTES + 1)
+        raw = read_regular(path, MAX_PRESET_BYTES)   # a FIFO or device in its place must not block (vcam's watcher)
     except FileNotFoundError:
         raise PresetError(f"preset not found: {shown}") from None
+    except NotRegularFile:
+        raise PresetError(f"preset {shown} is not a regular file") from None
     except (OSError, ValueError) as e:  # ValueError: a NUL byte in the path
         raise PresetError(f"cannot read preset {shown}: {printable(getattr(e, 'strerror', None) or e, 80)}") from None
     if len(raw) > MAX_PRESET_BYTES:

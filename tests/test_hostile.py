@@ -445,3 +445,32 @@ def test_window_preset_save_failure_is_shown_not_raised(tmp_path, monkeypatch):
 def test_bench_refuses_more_frames_than_memory_holds(capsys):
     rc, err = run_main(capsys, "bench", "--frames", "100000")
     assert_clean_failure(rc, err, "in memory")
+
+
+def test_a_preset_that_is_a_fifo_or_a_device_is_refused_not_waited_on(capsys, tmp_path, small_image):
+    """Opening a FIFO for reading waits for a writer: render --preset fifo hung, and vcam's preset watcher hung
+    (and then the whole vcam, past SIGTERM) when the preset it watched was replaced by one."""
+    fifo = tmp_path / "p.json"
+    os.mkfifo(fifo)
+    for preset in (fifo, "/dev/zero", tmp_path):
+        out = tmp_path / "o.png"
+        rc, err = run_main(capsys, "render", small_image, "-o", out, "--preset", preset, "--renderer", "cpu")
+        assert_clean_failure(rc, err, "preset")
+        assert not out.exists()
+
+
+def test_cache_files_that_are_fifos_or_devices_count_as_unreadable(tmp_path, monkeypatch):
+    from studio.segment import models, tiers
+
+    monkeypatch.setenv("BACKDROP_CACHE", str(tmp_path))
+    os.mkfifo(tmp_path / "tier-bench.json")
+    assert tiers._read_tier_cache(tmp_path / "tier-bench.json") == {}
+    (tmp_path / "models").mkdir()
+    os.mkfifo(tmp_path / "models" / "registry.json")
+    assert models._registry() == {}
+    (tmp_path / "models" / "registry.json").unlink()
+    os.symlink("/dev/zero", tmp_path / "models" / "registry.json")
+    assert models._registry() == {}
+    os.mkfifo(models.model_path("lite"))
+    with pytest.raises(models.ModelError):
+        models.load_model_bytes("lite")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from studio import StudioError, printable
 from studio.atomic import write_bytes
-from studio.paths import cache_dir, data_dir
+from studio.paths import cache_dir, data_dir, read_regular
 
 FETCH_HINT = "run `backdrop models fetch`"
 
@@ -88,7 +88,10 @@ def _registry() -> dict:
     installed, and `models fetch` writes a new one)."""
     p = models_dir() / "registry.json"
     try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
+        raw = read_regular(p, 1 << 20)
+        if len(raw) > 1 << 20:
+            raise ValueError("over 1 MB")
+        doc = json.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         return {}
     except (OSError, ValueError, RecursionError) as e:
@@ -100,6 +103,9 @@ def _registry() -> dict:
     return doc
 
 
+MAX_MODEL_BYTES = 64 << 20   # the models are a few hundred kB; a larger file fails its checksum anyway
+
+
 def load_model_bytes(name: str, builtin_ops: bool = False) -> bytes:
     """Read a tier's model from the cache and check its sha256; a missing or corrupt file says what to run."""
     tier(name)
@@ -107,7 +113,10 @@ def load_model_bytes(name: str, builtin_ops: bool = False) -> bytes:
     if not path.exists():
         raise ModelError(f"model {name!r} is not installed ({path} missing): {FETCH_HINT}")
     want = _registry().get(path.name)
-    data = path.read_bytes()
+    try:
+        data = read_regular(path, MAX_MODEL_BYTES)
+    except OSError as e:
+        raise ModelError(f"model file {path} cannot be read ({printable(e.strerror or e, 80)}): {FETCH_HINT}") from None
     if want is None:
         raise ModelError(f"model {name!r} has no recorded checksum in {models_dir()}: {FETCH_HINT}")
     if sha256(data) != want:

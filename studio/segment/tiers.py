@@ -12,7 +12,7 @@ import numpy as np
 
 from studio import StudioError
 from studio.atomic import write_bytes
-from studio.paths import cache_dir
+from studio.paths import cache_dir, read_regular
 from studio.segment import models
 from studio.segment.segmenter import Segmenter
 
@@ -79,10 +79,14 @@ def measure_tiers(threads: int = 1, seconds: float = 1.0, use_cache: bool = True
     return result
 
 
+MAX_CACHE_BYTES = 1 << 20    # a few hundred bytes per machine
+
+
 def _read_tier_cache(path) -> dict:
     """The measured-cost cache; unreadable or of the wrong shape, it counts as empty (tiers are measured again)."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        raw = read_regular(path, MAX_CACHE_BYTES)     # a FIFO, /dev/zero: counted as unreadable, never a hang
+        doc = json.loads(raw.decode("utf-8")) if len(raw) <= MAX_CACHE_BYTES else None
     except FileNotFoundError:
         return {}
     except (OSError, ValueError, RecursionError):
