@@ -27,3 +27,16 @@ def printable(text, limit: int = 400) -> str:
         half = (limit - 3) // 2
         s = f"{s[:half]}...{s[-half:]}"
     return s
+
+
+def opencv_path(path) -> str:
+    """A path as OpenCV may take it. OpenCV converts a Python str to UTF-8 and crashes the process (SIGSEGV)
+    on one that holds an undecodable byte of a file name (Python's surrogate escape): such a name is refused
+    here with one line instead."""
+    s = os.fsdecode(path)
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        raise StudioError(f"{printable(s, 120)}: the file name is not valid UTF-8, which OpenCV cannot open; "
+                          "rename it") from None
+    return s

@@ -474,3 +474,26 @@ def test_cache_files_that_are_fifos_or_devices_count_as_unreadable(tmp_path, mon
     os.mkfifo(models.model_path("lite"))
     with pytest.raises(models.ModelError):
         models.load_model_bytes("lite")
+
+
+def test_file_names_that_are_not_utf8_are_refused_not_crashed_on(capsys, tmp_path, small_image, data_dir):
+    """OpenCV crashed the process (SIGSEGV, no message) on a name holding an undecodable byte: as an input
+    image or video, a background (also from a preset), a video output's folder. One line, exit 2, no file left."""
+    bad = os.fsdecode(b"n\xff")
+    img, vid, folder = tmp_path / f"{bad}.png", tmp_path / f"{bad}.mp4", tmp_path / bad
+    img.write_bytes(small_image.read_bytes())
+    vid.write_bytes((data_dir / "webcam-clips/videos/eat.mkv").read_bytes())
+    folder.mkdir()
+    preset = tmp_path / "p.json"
+    preset.write_text(json.dumps({"format": "backdrop-preset", "version": 2,
+                                  "settings": {"mode": "replace", "background": str(img)}}))
+    out = tmp_path / "o.png"
+    for argv in (["render", img, "-o", out], ["render", vid, "-o", tmp_path / "o.mp4"],
+                 ["render", small_image, "-o", out, "--mode", "replace", "--background", img],
+                 ["render", small_image, "-o", out, "--preset", preset],
+                 ["render", data_dir / "webcam-clips/videos/eat.mkv", "-o", folder / "o.mp4"]):
+        r = subprocess.run([sys.executable, "-m", "studio", *map(str, argv), "--renderer", "cpu"],
+                           capture_output=True, timeout=120)
+        err = [ln for ln in r.stderr.decode(errors="replace").splitlines() if not ln.startswith("INFO:")]
+        assert_clean_failure(r.returncode, err, "not valid UTF-8")
+    assert not out.exists() and not (tmp_path / "o.mp4").exists() and list(folder.iterdir()) == []

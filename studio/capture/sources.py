@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from studio import MAX_PIXELS, MAX_SIDE, StudioError, printable
+from studio import MAX_PIXELS, MAX_SIDE, StudioError, opencv_path, printable
 from studio.capture.modes import CameraMode, choose_mode, query_info, query_modes
 from studio.imageops import fit_cover
 from studio.platform import video_devices
@@ -68,6 +68,8 @@ class CameraSource(FrameSource):
                 raise SourceError(f"no camera number {printable(device, 40)}: use camera:0, camera:1, ...")
             device = int(device)
         try:
+            if isinstance(device, str):
+                opencv_path(device)
             if isinstance(device, str) and not os.path.exists(device):
                 raise SourceError(f"camera {printable(device, 120)} does not exist")
             path = f"/dev/video{device}" if isinstance(device, int) else device
@@ -121,7 +123,10 @@ class VideoSource(FrameSource):
             found = False
         if not found:
             raise SourceError(f"video file not found: {printable(path, 120)}")
-        self._path = str(path)
+        try:
+            self._path = opencv_path(path)
+        except StudioError as e:
+            raise SourceError(str(e)) from None
         self._threads = decode_threads
         self._loop = loop
         self._want = size
@@ -204,8 +209,9 @@ def read_image(path: str | os.PathLike, what: str = "image", flags: int = cv2.IM
             raise SourceError(f"{what} not found: {shown}")
         if _cut_short_jpeg(p):  # libjpeg would decode the part it has, grey below, with a warning of its own
             raise SourceError(f"cannot decode {what} {shown}: the JPEG file is cut short")
-        img = cv2.imread(str(p), flags)
-        known = cv2.haveImageReader(str(p))
+        name = opencv_path(p)
+        img = cv2.imread(name, flags)
+        known = cv2.haveImageReader(name)
     except (OSError, cv2.error) as e:
         raise SourceError(f"cannot read {what} {shown}: {printable(getattr(e, 'strerror', None) or e, 80)}") from None
     if img is None:

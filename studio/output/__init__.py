@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from studio import StudioError, printable
+from studio import StudioError, opencv_path, printable
 from studio.atomic import AtomicFile, check_target
 from studio.imageops import fit_cover
 
@@ -188,6 +188,7 @@ class VideoFileSink(Sink):
         ext = Path(path).suffix.lower()
         if ext not in VIDEO_CODECS:
             raise StudioError(unsupported_output(path))
+        opencv_path(Path(path).resolve().parent)   # its temporary file in this folder goes to OpenCV
         self.target = AtomicFile(path)
         self.frames = 0
         self.size = (w, h)
@@ -262,6 +263,7 @@ def unsupported_output(path) -> str:
 def check_video_target(path: str) -> None:
     """Everything about a video output that can be checked before any work starts."""
     check_target(path)
+    opencv_path(Path(path).resolve().parent)   # the writer opens a temporary file in this folder
     if Path(path).suffix.lower() not in VIDEO_OUTPUTS:
         raise StudioError(unsupported_output(path))
 
