@@ -497,3 +497,21 @@ def test_file_names_that_are_not_utf8_are_refused_not_crashed_on(capsys, tmp_pat
         err = [ln for ln in r.stderr.decode(errors="replace").splitlines() if not ln.startswith("INFO:")]
         assert_clean_failure(r.returncode, err, "not valid UTF-8")
     assert not out.exists() and not (tmp_path / "o.mp4").exists() and list(folder.iterdir()) == []
+
+
+def test_an_output_that_is_the_input_is_refused(capsys, tmp_path, small_image, data_dir):
+    """render -o INPUT (or a link to it, or the background) and vcam --output SOURCE overwrote the user's file."""
+    img = tmp_path / "same.png"
+    img.write_bytes(small_image.read_bytes())
+    link = tmp_path / "link.png"
+    link.symlink_to(img)
+    clip = tmp_path / "v.mkv"
+    clip.write_bytes((data_dir / "webcam-clips/videos/eat.mkv").read_bytes())
+    before = {p: p.read_bytes() for p in (img, clip)}
+    for argv in (["render", img, "-o", img], ["render", img, "-o", link],
+                 ["render", small_image, "-o", img, "--mode", "replace", "--background", img],
+                 ["render", clip, "-o", clip],
+                 ["vcam", "--source", clip, "--output", clip, "--frames", "3", "--size", "160x96"]):
+        rc, err = run_main(capsys, *argv, "--renderer", "cpu")
+        assert_clean_failure(rc, err, "overwritten")
+    assert all(p.read_bytes() == b for p, b in before.items())

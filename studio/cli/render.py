@@ -11,7 +11,7 @@ from studio import StudioError, printable
 from studio.atomic import check_target, write_bytes
 from studio import signals
 from studio.cli.args import effect_flags, settings_from_args
-from studio.output import VIDEO_OUTPUTS, check_video_target, open_video_file
+from studio.output import VIDEO_OUTPUTS, check_not_an_input, check_video_target, open_video_file
 from studio.pipeline import run_frames
 from studio.segment.segmenter import Segmenter
 from studio.segment.tiers import choose_tier
@@ -67,6 +67,7 @@ def run(args) -> int:
     s = settings_from_args(args)
     inp, out = Path(args.input), Path(args.output)
     is_image = _check_paths(inp, out)
+    check_not_an_input(out, [inp, s.background if s.mode == "replace" else ""])
     bg = renderer = ctx = None
     try:
         bg = BackgroundFeed(s.background) if s.mode == "replace" else None

@@ -11,7 +11,7 @@ import numpy as np
 from studio import StudioError, printable
 from studio.platform import device_readers
 from studio.settings import SCHEMA, PresetWatcher
-from studio.output import VirtualCameraSink, Y4mSink, check_video_target, open_video_file
+from studio.output import VirtualCameraSink, Y4mSink, check_not_an_input, check_video_target, open_video_file
 from studio.capture.background import BackgroundFeed
 from studio import signals
 from studio.cli.args import FPS, MAX_FRAMES, camera_mode, effect_flags, number, settings_from_args, size
@@ -57,6 +57,7 @@ def run(args) -> int:
     s = settings_from_args(args)
     if args.output and args.output != "-":
         check_video_target(args.output)  # before the camera and the model are opened
+        check_not_an_input(args.output, [args.source, s.background])
     return VcamSession(args, s).run()
 
 

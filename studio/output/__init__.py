@@ -260,6 +260,18 @@ def unsupported_output(path) -> str:
             f"use one of {', '.join(VIDEO_OUTPUTS)}")
 
 
+def check_not_an_input(out, inputs) -> None:
+    """An output that is one of the inputs (the same file, or a link to it) would overwrite what it is made from."""
+    for inp in inputs:
+        try:
+            same = bool(inp) and os.path.exists(out) and os.path.samefile(out, inp)
+        except (OSError, ValueError):
+            same = False
+        if same:
+            raise StudioError(f"output {printable(out, 120)} is the input {printable(inp, 120)}: it would be "
+                              "overwritten; choose another output")
+
+
 def check_video_target(path: str) -> None:
     """Everything about a video output that can be checked before any work starts."""
     check_target(path)
