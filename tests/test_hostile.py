@@ -515,3 +515,14 @@ def test_an_output_that_is_the_input_is_refused(capsys, tmp_path, small_image, d
         rc, err = run_main(capsys, *argv, "--renderer", "cpu")
         assert_clean_failure(rc, err, "overwritten")
     assert all(p.read_bytes() == b for p, b in before.items())
+
+
+def test_vcam_with_an_empty_size_or_a_closed_stdout_says_so(capsys, tmp_path, small_image):
+    rc, err = run_main(capsys, "vcam", "--source", small_image, "--size", "", "--frames", "2", "--output",
+                       tmp_path / "o.y4m")
+    assert_clean_failure(rc, err, "size must look like 1280x720")
+    r = subprocess.run([sys.executable, "-m", "studio", "vcam", "--source", str(small_image), "--size", "160x96",
+                        "--frames", "3", "--output", "-", "--renderer", "cpu"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, timeout=120, preexec_fn=lambda: os.close(1))
+    err = [ln for ln in r.stderr.decode().splitlines() if not ln.startswith("INFO:")]
+    assert_clean_failure(r.returncode, err, "standard output is closed")

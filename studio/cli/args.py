@@ -36,6 +36,8 @@ def number(lo: float, hi: float, kind=float, lo_open: bool = False):
 
 
 def size(text: str):
+    if not text.strip():   # given, but empty: not the same as leaving the default
+        raise argparse.ArgumentTypeError(f"size must look like 1280x720, got {text!r}")
     try:
         return parse_size(text)
     except StudioError as e:

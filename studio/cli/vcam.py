@@ -21,6 +21,8 @@ from studio.pipeline import LivePipeline, render_packet
 
 def open_sink(args, w: int, h: int, fps: float):
     if args.output == "-":
+        if sys.stdout is None:       # started with stdout closed (>&-)
+            raise StudioError("--output -: standard output is closed")
         return Y4mSink(sys.stdout.buffer, w, h, fps)
     if args.output:
         return open_video_file(args.output, w, h, fps)
