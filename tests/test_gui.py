@@ -1010,3 +1010,16 @@ def test_the_window_shows_a_file_cut_short_while_it_plays_it(window, qtbot, tmp_
     qtbot.waitUntil(lambda: window.frames > n + 5, timeout=10000)         # still playing
     window.start_source("demo")
     assert "source_warning" not in window.banner.faults
+
+
+def test_a_scripted_studio_streaming_to_stdout_keeps_its_summary_out_of_the_stream(tmp_path):
+    """studio --output - --frames N wrote its JSON summary after the YUV4MPEG2 frames on stdout."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "studio", "studio", "--source", "demo", "--frames", "5", "--output",
+                        "-"], capture_output=True, timeout=180, env={**os.environ,
+                                                                     "BACKDROP_CONFIG": str(tmp_path / "cfg")})
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    assert r.stdout.startswith(b"YUV4MPEG2 ") and b'"frames"' not in r.stdout
+    assert b'"frames": 5' in r.stderr

@@ -116,7 +116,8 @@ def _script(win, args, failure: list) -> None:
                           "core_percent": round(100 * cpu / wall, 1),
                           "first_frame_s": round(getattr(win, "_first_frame_s", 0.0), 3),
                           "gui_stall_ms_p95": round(win.gui_stall_p95(), 2),
-                          "screenshot": args.screenshot, **output}), flush=True)
+                          "screenshot": args.screenshot, **output}), flush=True,
+              file=sys.stderr if getattr(args, "output", None) == "-" else sys.stdout)   # stdout is the stream
         win.close()
 
     win.source_failed.connect(fail)
