@@ -345,3 +345,31 @@ def test_vcam_plays_a_file_cut_short_and_warns_once(tmp_path, data_dir):
     err = r.stderr.decode()
     assert r.returncode == 0 and err.count("ends after 88 of the 760 frames") == 1 and "Traceback" not in err, err
     assert len(r.stdout) > 200 * 320 * 180       # the 200 frames were sent: it played on
+
+
+def test_a_preset_naming_a_model_that_is_not_installed_keeps_the_run(tmp_path, data_dir):
+    """A preset saved with a tier whose model is missing ended vcam with an error and threw its recording away;
+    the running settings stay, as for a background that cannot be read."""
+    import os
+    import shutil
+
+    from studio.paths import cache_dir
+    from studio.settings import DEFAULTS, save_preset
+
+    cache = tmp_path / "cache"
+    shutil.copytree(cache_dir(), cache, ignore=shutil.ignore_patterns("lite-*"))
+    p = tmp_path / "p.json"
+    save_preset(DEFAULTS.with_(mode="blur", tier="full"), p)
+    out = tmp_path / "o.y4m"
+    proc = subprocess.Popen([sys.executable, "-m", "studio", "vcam", "--preset", str(p), "--source",
+                             str(data_dir / "stock-people/videos/doctor-26732.mp4"), "--size", "160x96", "--frames",
+                             "240", "--output", str(out), "--renderer", "cpu"], stderr=subprocess.PIPE,
+                            env={**os.environ, "BACKDROP_CACHE": str(cache)})
+    import time
+
+    time.sleep(3)
+    save_preset(DEFAULTS.with_(mode="blur", tier="lite"), p)
+    _, err = proc.communicate(timeout=120)
+    err = err.decode()
+    assert proc.returncode == 0 and "preset change not applied" in err and "'lite' is not installed" in err, err
+    assert out.stat().st_size > 240 * 160 * 96

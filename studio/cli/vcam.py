@@ -159,6 +159,15 @@ class VcamSession:
         new = settings_from_args(self.args, base=preset)
         if self._auto_refine_off and new.tier == "auto":
             new = new.with_(refine=False)
+        if new.tier != self.s.tier and new.tier != "auto":
+            from studio.segment import models
+
+            try:
+                models.load_model_bytes(new.tier)   # a missing model would end the run and its recording
+            except StudioError as e:
+                print(f"vcam: preset change not applied, the running settings stay: {printable(e)}",
+                      file=sys.stderr, flush=True)
+                return
         bg = self.bg
         if new.mode == "replace" and (bg is None or new.background != self.s.background):
             try:
