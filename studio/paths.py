@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 _PKG = Path(__file__).resolve().parent
@@ -44,8 +45,6 @@ def read_regular(path: str | os.PathLike, limit: int) -> bytes:
     between a check and the read) raises NotRegularFile instead of hanging or reading without end."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     try:
-        import stat
-
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise NotRegularFile(f"{os.fsdecode(path)} is not a regular file")
         if hasattr(os, "set_blocking"):
