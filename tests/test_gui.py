@@ -849,22 +849,28 @@ def test_the_cpu_preview_is_drawn_at_the_size_it_is_shown(qtbot, portrait):
     assert diff.mean() < 1.0 and np.percentile(diff, 99) < 8, (diff.mean(), np.percentile(diff, 99))
 
 
-def test_an_enlarged_cpu_preview_is_drawn_again_at_its_new_size(qtbot, portrait):
-    """The preview drawn alone at the size it is shown: when the view grows while no new frame comes (a
-    stalled camera, a still), the raster preview asks for the frame to be drawn again at the new size rather
-    than showing the small image scaled up."""
-    from studio.pipeline import Packet
+def _raster_preview(qtbot, portrait):
+    """A raster preview drawn by a WindowOutput's render thread (not started), and a mask for `portrait`."""
     from studio.segment.segmenter import Segmenter
-    from studio.settings import EffectSettings
     from ui.output import WindowOutput
     from ui.raster_view import RasterViewport
 
-    mask = Segmenter("lite")(portrait).mask.copy()
     out = WindowOutput()
     view = RasterViewport()
     qtbot.addWidget(view)
     view.output = out
     out.image_ready.connect(view.update)
+    return view, out, Segmenter("lite")(portrait).mask.copy()
+
+
+def test_an_enlarged_cpu_preview_is_drawn_again_at_its_new_size(qtbot, portrait):
+    """The preview drawn alone at the size it is shown: when the view grows while no new frame comes (a
+    stalled camera, a still), the raster preview asks for the frame to be drawn again at the new size rather
+    than showing the small image scaled up."""
+    from studio.pipeline import Packet
+    from studio.settings import EffectSettings
+
+    view, out, mask = _raster_preview(qtbot, portrait)
     out.start_preview()
     try:
         view.set_settings(EffectSettings(mode="blur"))
@@ -956,17 +962,9 @@ def test_a_frame_drawn_again_for_a_setting_is_not_a_new_frame(qtbot, portrait):
     redraw was reported as a new frame, with its latency counted from the old frame's capture (128-824 ms
     spikes in the latency readout and graph, frames and fps counted twice)."""
     from studio.pipeline import Packet
-    from studio.segment.segmenter import Segmenter
     from studio.settings import EffectSettings
-    from ui.output import WindowOutput
-    from ui.raster_view import RasterViewport
 
-    mask = Segmenter("lite")(portrait).mask.copy()
-    out = WindowOutput()
-    view = RasterViewport()
-    qtbot.addWidget(view)
-    view.output = out
-    out.image_ready.connect(view.update)
+    view, out, mask = _raster_preview(qtbot, portrait)
     drawn = []
     view.frame_drawn.connect(drawn.append)
     out.start_preview()
