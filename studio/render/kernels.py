@@ -281,7 +281,7 @@ def _row_replace_clean(o, f, bg, wa, wb, fy, Fa, Fb, Ba, Bb, gy, Ga, Gb, ey, la,
     plain replace of the row, which is exactly what the formula gives where the weight is 0 or 1 and the edge
     weight is 0 (the person's inside and the background away from the person), so only the rest is redone:
     first the pixels' alpha and colour into a short list, then the light wrap and the blend over that list.
-    Only the pixels in `spans` (the first n_spans, [start, end) in pixels, see _edge_spans) are looked at;
+    Only the pixels in `spans` (the first n_spans, [start, end) in pixels, see composite_rows) are looked at;
     idx, acs, Fv: scratch for a row's pixels."""
     inv = np.float32(1.0 / 255.0)
     one = np.float32(1.0)
