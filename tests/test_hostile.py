@@ -385,6 +385,39 @@ def test_studio_names_a_corrupt_model(cache_copy, tmp_path):
     assert rc == 2 and len(err) == 1 and "corrupt" in err[0] and "backdrop models fetch" in err[0], err
 
 
+def _rewrite_with_checksum(cache, name: str, data: bytes) -> None:
+    """A model file replaced and the registry rewritten to match it: the checksum passes, the file is no model."""
+    from studio.segment import models
+
+    (cache / "models" / name).write_bytes(data)
+    reg = json.loads((cache / "models/registry.json").read_text())
+    reg[name] = models.sha256(data)
+    (cache / "models/registry.json").write_text(json.dumps(reg))
+
+
+@pytest.mark.parametrize("which", ["xnnpack", "builtin", "both", "other-model"])
+def test_a_model_that_passes_its_checksum_but_is_no_model_is_one_line(capsys, cache_copy, which):
+    """A tampered registry used to let LiteRT's ValueError through as a traceback; the XNNPACK file's fault was
+    hidden by a silent fall-back to the slower builtin twin."""
+    if which == "other-model":   # a real model, of another shape: the general tier's in the full tier's place
+        data = (cache_copy / "models/general-256x256.tflite").read_bytes()
+        _rewrite_with_checksum(cache_copy, "full-256x144.tflite", data)
+    for name in {"xnnpack": ["full-256x144.tflite"], "builtin": ["full-256x144.builtin.tflite"],
+                 "both": ["full-256x144.tflite", "full-256x144.builtin.tflite"]}.get(which, []):
+        _rewrite_with_checksum(cache_copy, name, b"not a flatbuffer " * 64)
+    rc, err = run_main(capsys, "bench", "--frames", "2", "--tier", "full")
+    if which == "builtin":   # the XNNPACK model serves; its twin is read only where XNNPACK is missing
+        assert rc == 0, err
+        from studio.segment import models
+        from studio.segment.segmenter import Segmenter
+
+        with pytest.raises(models.ModelError, match="not a model LiteRT can load.*models fetch --force"):
+            Segmenter("full", xnnpack=False)
+        return
+    want = "has input 256x256" if which == "other-model" else "not a model LiteRT can load"
+    assert_clean_failure(rc, err, want)
+
+
 @pytest.mark.parametrize("spec", ["camera:²", "camera:99999999999999999999", "camera:" + "x" * 300,
                                   "y" * 300 + ".mp4"])
 def test_crafted_sources_are_one_line(capsys, spec):

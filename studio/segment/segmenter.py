@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from studio import StudioError
+from studio import StudioError, printable
 from studio.segment import models
 from studio.imageops import downscale
 from studio.segment.second_look import SecondLook
@@ -20,12 +20,30 @@ class SegResult:
     timings: dict[str, float] = field(default_factory=dict)  # stage -> ms
 
 
+def _interpreter(tier: str, builtin_ops: bool, **kw):
+    """A LiteRT interpreter for a tier's model file. A file that passed its checksum yet is no model (the registry
+    was rewritten to match it: not a file `models fetch` made) is a ModelError that says how to repair it."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    data = models.load_model_bytes(tier, builtin_ops=builtin_ops)
+    try:
+        return Interpreter(model_content=data, **kw)
+    except ValueError as e:
+        raise _not_a_model(tier, builtin_ops, e) from None
+
+
+def _not_a_model(tier: str, builtin_ops: bool, e: BaseException) -> models.ModelError:
+    why = printable(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__, 80)
+    return models.ModelError(f"model file {models.model_path(tier, builtin_ops)} is not a model LiteRT can load "
+                             f"({why}): run `backdrop models fetch --force` to repair it")
+
+
 class Segmenter:
     """One LiteRT interpreter for one tier. Not thread-safe: one per worker thread."""
 
     def __init__(self, tier: str = "full", threads: int = 1, xnnpack: bool | None = None,
                  second_look: bool = False):
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+        from ai_edge_litert.interpreter import OpResolverType
 
         self.tier = models.tier(tier)
         self.threads = threads
@@ -34,21 +52,25 @@ class Segmenter:
         self.xnnpack = False
         interp = None
         if xnnpack:
+            interp = _interpreter(tier, False, num_threads=threads)
             try:
-                interp = Interpreter(model_content=models.load_model_bytes(tier), num_threads=threads)
                 interp.allocate_tensors()
                 self.xnnpack = True
-            except (RuntimeError, ValueError) as e:
-                if isinstance(e, models.ModelError):
-                    raise
+            except (RuntimeError, ValueError):
                 interp = None  # XNNPACK (which implements the custom op) unavailable: builtin twin below
         if interp is None:
-            interp = Interpreter(model_content=models.load_model_bytes(tier, builtin_ops=True), num_threads=threads,
-                                 experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-            interp.allocate_tensors()
+            interp = _interpreter(tier, True, num_threads=threads,
+                                  experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+            try:
+                interp.allocate_tensors()
+            except (RuntimeError, ValueError) as e:
+                raise _not_a_model(tier, True, e) from None
         self._interp = interp
         inp = interp.get_input_details()[0]
         out = interp.get_output_details()[0]
+        if len(inp["shape"]) != 4 or inp["shape"][3] != 3 or len(out["shape"]) != 4 or out["shape"][3] < 1:
+            raise _not_a_model(tier, not self.xnnpack, ValueError(
+                f"input {list(inp['shape'])} and output {list(out['shape'])}, not an image in and a mask out"))
         _, h, w, _ = inp["shape"]
         if (w, h) != self.tier.size:
             raise StudioError(f"model for tier {tier} has input {w}x{h}, manifest says {self.tier.width}x{self.tier.height}")
