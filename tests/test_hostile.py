@@ -225,6 +225,32 @@ def test_bad_flags_one_line_exit_2(capsys, argv):
     assert_clean_failure(rc, err)
 
 
+EMPTY_NAMES = [
+    ("render", "--preset"), ("render", "--background"), ("render", "-o"), ("render", "input"),
+    ("vcam", "--preset"), ("vcam", "--background"), ("vcam", "--source"), ("vcam", "--device"),
+    ("vcam", "--output"), ("bench", "--source"), ("eval", "dataset"), ("studio", "--source"),
+    ("studio", "--preset"), ("studio", "--screenshot"), ("studio", "--output"),
+]
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+@pytest.mark.parametrize("command, flag", EMPTY_NAMES, ids=[" ".join(c) for c in EMPTY_NAMES])
+def test_a_name_given_empty_is_refused_not_read_as_absent(capsys, tmp_path, small_image, command, flag, blank):
+    """`vcam --preset ""` ran without a preset and `vcam --output ""` went looking for a virtual camera: an
+    empty name is a mistake the user should hear about, not the default."""
+    out = tmp_path / "out.png"
+    out.write_bytes(PRECIOUS)
+    base = {"render": [small_image, "-o", out], "vcam": ["--source", small_image, "--output", "-", "--frames", "2"],
+            "bench": ["--frames", "2"], "eval": [], "studio": ["--frames", "2"]}[command]
+    if flag in ("input", "dataset"):
+        argv = [command, blank, *base[1:]] if command == "render" else [command, blank]
+    else:
+        argv = [command, *base, f"{flag}={blank}"] if flag.startswith("--") else [command, *base, flag, blank]
+    rc, err = run_main(capsys, *argv)
+    assert_clean_failure(rc, err, f"argument {flag}" if flag != "-o" else "argument -o/--output")
+    assert out.read_bytes() == PRECIOUS
+
+
 def test_threads_beyond_the_cores_write_nothing_to_the_tier_cache(capsys, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setenv("BACKDROP_CACHE", str(cache))

@@ -44,6 +44,21 @@ def size(text: str):
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def given(what: str):
+    """An argparse type for a name the user must spell out (a file, a source, a device): given but empty or
+    blank is an error, never the same as leaving the flag out (`--preset ""` once ran with no preset)."""
+    def parse(text: str):
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return text
+    return parse
+
+
+PATH = given("a file name")
+SOURCE = given("a source (camera:N, demo, a video or an image)")
+TARGET = given("an output (a file name, or - for standard output)")
+
+
 def camera_mode(text: str):
     from studio.capture.modes import parse_mode
 
@@ -70,9 +85,9 @@ RENDERER_HELP = "gl: GLSL on a headless EGL context; cpu: the numba twin; auto: 
 
 def effect_flags(p: argparse.ArgumentParser) -> None:
     """Flags that override single fields of the preset (render, vcam)."""
-    p.add_argument("--preset", help="a preset file exported by the studio (JSON)")
+    p.add_argument("--preset", type=PATH, help="a preset file exported by the studio (JSON)")
     p.add_argument("--mode", choices=MODES, help="effect: none, blur, replace (needs a background) or mask view")
-    p.add_argument("--background", metavar="IMG_OR_VIDEO", help="replacement background (image or video)")
+    p.add_argument("--background", type=PATH, metavar="IMG_OR_VIDEO", help="replacement background (image or video)")
     p.add_argument("--blur-radius", type=blur_radius, metavar="PX", help="max blur radius in output pixels")
     p.add_argument("--tier", choices=TIERS, help="segmentation model tier (auto: measured on this machine)")
     p.add_argument("--renderer", default="auto", choices=RENDERERS, help=RENDERER_HELP)

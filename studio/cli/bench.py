@@ -9,7 +9,7 @@ import numpy as np
 
 from studio import StudioError
 from studio.metrics import summarize
-from studio.cli.args import FPS, MAX_FRAMES, RENDERER_HELP, RENDERERS, THREADS, number, size
+from studio.cli.args import FPS, MAX_FRAMES, RENDERER_HELP, RENDERERS, SOURCE, THREADS, number, size
 from studio.pipeline import run_frames
 from studio.segment.segmenter import Segmenter
 from studio.segment.tiers import choose_tier
@@ -155,7 +155,7 @@ def run_live_bench(args) -> dict:
 
 def add_parser(sub):
     b = sub.add_parser("bench", help="per-stage timings of the headless pipeline")
-    b.add_argument("--source", default="demo", help="demo, a video file or an image (decoded into memory first)")
+    b.add_argument("--source", type=SOURCE, default="demo", help="demo, a video file or an image (decoded into memory first)")
     b.add_argument("--size", type=size, default=None, help="WxH (default: the source's size, 1280x720 for demo)")
     b.add_argument("--frames", type=number(1, MAX_FRAMES, int), default=300, help="frames to time")
     b.add_argument("--tier", default="full", choices=TIERS, help="model tier (default full)")

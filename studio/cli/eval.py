@@ -4,13 +4,13 @@ from __future__ import annotations
 import json
 import sys
 
-from studio.cli.args import BF_TOL, THREADS
+from studio.cli.args import BF_TOL, THREADS, given
 from studio.settings import TIERS
 
 
 def add_parser(sub):
     e = sub.add_parser("eval", help="IoU and boundary F on DATASET/images + DATASET/masks")
-    e.add_argument("dataset", help="a folder with images/ and masks/ of the same stems")
+    e.add_argument("dataset", type=given("a folder"), help="a folder with images/ and masks/ of the same stems")
     e.add_argument("--tier", default="full", choices=TIERS, help="model tier (default full)")
     e.add_argument("--refine", dest="refine", action="store_true", default=False,
                    help="score the refined mask (joint bilateral) instead of the raw one")

@@ -10,7 +10,7 @@ from tqdm import tqdm
 from studio import StudioError, printable
 from studio.atomic import check_target, write_bytes
 from studio import signals
-from studio.cli.args import effect_flags, settings_from_args
+from studio.cli.args import PATH, effect_flags, settings_from_args
 from studio.output import VIDEO_OUTPUTS, check_not_an_input, check_video_target, open_video_file
 from studio.pipeline import run_frames
 from studio.segment.segmenter import Segmenter
@@ -55,8 +55,8 @@ def _video_frames(src):
 
 def add_parser(sub):
     r = sub.add_parser("render", help="apply the effect to an image or a video file")
-    r.add_argument("input", help="an image or a video file")
-    r.add_argument("-o", "--output", required=True,
+    r.add_argument("input", type=PATH, help="an image or a video file")
+    r.add_argument("-o", "--output", type=PATH, required=True,
                    help="an image for an image input; a video (.mp4 .mkv .avi .mov .m4v .y4m) for a video input; "
                         "written under a temporary name and renamed only when complete")
     effect_flags(r)

@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 from studio import StudioError
-from studio.cli.args import MAX_FRAMES, number
+from studio.cli.args import MAX_FRAMES, PATH, SOURCE, TARGET, number
 
 
 def add_parser(sub):
     s = sub.add_parser("studio", help="open the studio window (the default)")
-    s.add_argument("--source", default=None, help="camera:N, demo, a video or an image (default: first camera)")
-    s.add_argument("--preset", help="start from this preset instead of the last settings")
-    s.add_argument("--screenshot", metavar="PNG", help="with --frames: save a screenshot of the window")
-    s.add_argument("--output", metavar="TARGET",
+    s.add_argument("--source", type=SOURCE, default=None, help="camera:N, demo, a video or an image (default: first camera)")
+    s.add_argument("--preset", type=PATH, help="start from this preset instead of the last settings")
+    s.add_argument("--screenshot", type=PATH, metavar="PNG", help="with --frames: save a screenshot of the window")
+    s.add_argument("--output", type=TARGET, metavar="TARGET",
                    help="send what the preview shows to: vcam (the first virtual camera), /dev/videoN, - (YUV4MPEG2 "
                         "on stdout), a FIFO or .y4m path (YUV4MPEG2), or a video file (.mp4 .mkv .avi .mov)")
     s.add_argument("--frames", type=number(0, MAX_FRAMES, int), default=0,

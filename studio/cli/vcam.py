@@ -14,7 +14,8 @@ from studio.settings import SCHEMA, PresetWatcher
 from studio.output import VirtualCameraSink, Y4mSink, check_not_an_input, check_video_target, open_video_file
 from studio.capture.background import BackgroundFeed
 from studio import signals
-from studio.cli.args import FPS, MAX_FRAMES, camera_mode, effect_flags, number, settings_from_args, size
+from studio.cli.args import (FPS, MAX_FRAMES, SOURCE, TARGET, camera_mode, effect_flags, given, number,
+                             settings_from_args, size)
 from studio.render import VideoBackgroundRenderer, make_renderer
 from studio.pipeline import LivePipeline, render_packet
 
@@ -33,8 +34,8 @@ def open_sink(args, w: int, h: int, fps: float):
 
 def add_parser(sub):
     v = sub.add_parser("vcam", help="run the effect headless into a virtual camera, a file or a pipe")
-    v.add_argument("--source", default="camera:0", help="camera:N, camera:/dev/videoN, demo, a video or an image")
-    v.add_argument("--device", help="the virtual camera device (default: the first one pyvirtualcam finds)")
+    v.add_argument("--source", type=SOURCE, default="camera:0", help="camera:N, camera:/dev/videoN, demo, a video or an image")
+    v.add_argument("--device", type=given("a device"), help="the virtual camera device (default: the first one pyvirtualcam finds)")
     v.add_argument("--size", type=size, default=(1280, 720), help="output WxH (default 1280x720)")
     v.add_argument("--camera-mode", type=camera_mode, metavar="WxH@FPS:FOURCC",
                    help="open the camera in this mode, e.g. 640x480@30:YUYV (default: the camera's mode nearest "
@@ -42,7 +43,7 @@ def add_parser(sub):
     v.add_argument("--fps", type=FPS, default=30.0, help="output frame rate, 1 to 240 (default 30)")
     v.add_argument("--frames", type=number(0, MAX_FRAMES, int), default=0,
                    help="stop after N frames (default 0: run until Ctrl+C)")
-    v.add_argument("--output", help="a video file (.mp4 .mkv .avi .mov .m4v), a .y4m file, or - for YUV4MPEG2 "
+    v.add_argument("--output", type=TARGET, help="a video file (.mp4 .mkv .avi .mov .m4v), a .y4m file, or - for YUV4MPEG2 "
                                     "on stdout (no virtual camera needed)")
     v.add_argument("--on-demand", action="store_true", help="release the camera while no client reads")
     v.add_argument("--no-watch", action="store_true",
