@@ -317,6 +317,31 @@ def test_broken_media_through_each_command(capsys, tmp_path, broken_media, small
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name] + (["ds"] if role == "eval-image" else []))
 
 
+@pytest.mark.parametrize("rate, used", [("F1000000:1", 30), ("F0:1", None), ("F-30:1", None), ("F30:0", None),
+                                        ("F240:1", 240)])
+@pytest.mark.parametrize("ext", [".mp4", ".mkv", ".y4m"])
+def test_a_video_whose_header_gives_an_absurd_rate_still_renders(capsys, tmp_path, small_image, rate, used, ext):
+    """A YUV4MPEG2 header of a million frames a second made the .mp4 encoder fail to open and the .mkv writer
+    report -9223372036854775808 frames; such a rate is read as 30 with a note. Headers with none keep OpenCV's
+    own guess."""
+    img = cv2.imread(str(small_image))
+    h, w = img.shape[:2]
+    yuv = cv2.cvtColor(img, cv2.COLOR_BGR2YUV_I420).tobytes()
+    src = tmp_path / "in.y4m"
+    src.write_bytes(f"YUV4MPEG2 W{w} H{h} {rate} Ip A1:1 C420jpeg\n".encode() + (b"FRAME\n" + yuv) * 3)
+    out = tmp_path / f"out{ext}"
+    rc, err = run_main(capsys, "render", src, "-o", out, "--renderer", "cpu")
+    assert rc == 0, err
+    notes = [e for e in err if "note:" in e]
+    assert len(notes) == (1 if used == 30 else 0), err
+    cap = cv2.VideoCapture(str(out))
+    got, n = cap.get(cv2.CAP_PROP_FPS), 0
+    while cap.read()[0]:
+        n += 1
+    assert n == 3
+    assert 1 <= got <= 240 and (used is None or got == pytest.approx(used, rel=0.01)), got
+
+
 def _dataset_with(d, image, mask_source):
     """An eval dataset whose one image is `image` (with a good mask of the same stem)."""
     (d / "images").mkdir(parents=True)

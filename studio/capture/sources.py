@@ -110,6 +110,19 @@ class CameraSource(FrameSource):
         self._cap.release()
 
 
+MAX_FILE_FPS = 240.0   # as the --fps flags: a file that says more (a header's 1000000:1) is read at DEFAULT_FPS
+
+
+def file_rate(rate: float, path) -> tuple[float, str | None]:
+    """A file's frame rate as used (pacing, the rate a render writes) and a note when the header's was set
+    aside: none (0), or one no encoder takes (a million frames a second made the .mp4 encoder fail to open)."""
+    if not math.isfinite(rate) or rate <= 0:
+        return 30.0, None    # no rate in the header: as OpenCV's own guess when it has none
+    if rate > MAX_FILE_FPS:
+        return 30.0, f"{printable(path, 120)} says {rate:.10g} frames a second; read at 30"
+    return rate, None
+
+
 class VideoSource(FrameSource):
     def __init__(self, path: str, loop: bool = False, size: tuple[int, int] | None = None,
                  decode_threads: int = 0, grow: bool = True):
@@ -138,7 +151,7 @@ class VideoSource(FrameSource):
         self._pending = first
         self._decoded = 1            # frames decoded since the file was (re)opened
         self.warning: str | None = None   # the file decodes fewer frames than its header lists (cut short)
-        self.fps = self._cap.get(cv2.CAP_PROP_FPS) or 30.0
+        self.fps, self.rate_note = file_rate(self._cap.get(cv2.CAP_PROP_FPS), path)
         n = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
         self.frame_count = n if n > 0 else None
         fitted = _fit(first, size, grow)

@@ -100,6 +100,8 @@ def run(args) -> int:
             _render_video(_chain(first, frames), seg, r, out, (w, h), fps or 30.0, total)
             if src.warning is not None:
                 print(f"render: warning: {src.warning}; the frames that decode were rendered", file=sys.stderr)
+            if src.rate_note is not None:
+                print(f"render: note: {src.rate_note}", file=sys.stderr)
     except KeyboardInterrupt:
         print(f"render: interrupted; {printable(out, 120)} left unchanged", file=sys.stderr)
         return 130
