@@ -27,6 +27,19 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
+def _not_a_file(p: Path) -> str:
+    """What an existing target that is neither a file nor a folder is (a FIFO, a device, a socket); '' otherwise."""
+    try:
+        mode = os.stat(p).st_mode
+    except FileNotFoundError:
+        return ""
+    for test, kind in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return ""
+
+
 def check_target(path: str | os.PathLike) -> Path:
     """Refuse, with one line, a target that cannot be written: a folder, a missing or unwritable folder."""
     p = Path(path)
@@ -34,6 +47,9 @@ def check_target(path: str | os.PathLike) -> Path:
     try:
         if p.is_dir():
             raise StudioError(f"cannot write {shown}: it is a folder; give a file name")
+        kind = _not_a_file(p)
+        if kind:   # written beside and renamed over, it would be replaced by a file: a reader waits forever
+            raise StudioError(f"cannot write {shown}: it is {kind}, not a file; give a file name")
         d = p.parent
         if not d.is_dir():
             raise StudioError(f"cannot write {shown}: folder {printable(d, 120)} does not exist")

@@ -269,6 +269,18 @@ def test_window_output_to_a_fifo_read_by_ffmpeg(tmp_path):
     assert n >= res["output_frames"] and len(out) % (1280 * 720) == 0   # every frame whole, at the source's size
 
 
+@pytest.mark.parametrize("name", ["out.png", "out.mp4", "out.y4m"])
+def test_render_to_a_fifo_is_refused_and_the_fifo_kept(tmp_path, clip, small_png, name):
+    """render writes files beside the target and renames them over it: a FIFO there was replaced by a file."""
+    fifo = tmp_path / name
+    os.mkfifo(fifo)
+    rc, err, _ = _finish(_backdrop("render", small_png if name.endswith(".png") else clip, "-o", fifo,
+                                   "--renderer", "cpu"), timeout=60)
+    assert rc == 2 and len(err) == 1 and "it is a FIFO, not a file" in err[0], (rc, err)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    _only(tmp_path, name)
+
+
 @pytest.mark.gui
 def test_window_output_to_an_unusable_target_is_one_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "studio", "studio", "--source", "demo", "--frames", "30", "--output",
