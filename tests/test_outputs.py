@@ -269,6 +269,37 @@ def test_window_output_to_a_fifo_read_by_ffmpeg(tmp_path):
     assert n >= res["output_frames"] and len(out) % (1280 * 720) == 0   # every frame whole, at the source's size
 
 
+def test_vcam_output_to_a_fifo_read_by_ffmpeg_keeps_the_fifo(tmp_path):
+    """vcam used to write a .y4m FIFO as a file: under a temporary name renamed over it, so the FIFO was gone
+    and its reader waited forever. Now it streams into it, as the window's --output does."""
+    fifo = tmp_path / "cam.y4m"
+    os.mkfifo(fifo)
+    decoded = tmp_path / "decoded.gray"
+    reader = subprocess.Popen(["ffmpeg", "-v", "error", "-i", str(fifo), "-f", "rawvideo", "-pix_fmt", "gray",
+                               str(decoded)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    rc, err, _ = _finish(_backdrop("vcam", "--source", "demo", "--size", "320x180", "--frames", "20", "--output", fifo,
+                                   "--renderer", "cpu"))
+    _, ff_err = reader.communicate(timeout=60)
+    assert rc == 0 and len(err) == 1 and err[0].startswith("vcam: 20 frames") and "wrote" not in err[0], err
+    assert reader.returncode == 0, ff_err.decode()
+    assert len(decoded.read_bytes()) == 20 * 320 * 180
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    _only(tmp_path, fifo.name, decoded.name)
+
+
+def test_vcam_waiting_for_a_fifo_reader_stops_on_a_signal(tmp_path):
+    fifo = tmp_path / "cam.y4m"
+    os.mkfifo(fifo)
+    p = _backdrop("vcam", "--source", "demo", "--size", "320x180", "--output", fifo, "--renderer", "cpu")
+    _wait_for_handler(p, signal.SIGTERM)
+    time.sleep(2.0)   # the model loaded and the FIFO waited on, on most machines; either way one clean line
+    p.send_signal(signal.SIGTERM)
+    rc, err, _ = _finish(p, timeout=60)
+    assert len(err) == 1 and ("before the first frame" in err[0] or "while starting" in err[0]), (rc, err)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    _only(tmp_path, fifo.name)
+
+
 @pytest.mark.parametrize("name", ["out.png", "out.mp4", "out.y4m"])
 def test_render_to_a_fifo_is_refused_and_the_fifo_kept(tmp_path, clip, small_png, name):
     """render writes files beside the target and renames them over it: a FIFO there was replaced by a file."""

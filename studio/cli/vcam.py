@@ -11,7 +11,8 @@ import numpy as np
 from studio import StudioError, printable
 from studio.platform import device_readers
 from studio.settings import SCHEMA, PresetWatcher
-from studio.output import VirtualCameraSink, Y4mSink, check_not_an_input, check_video_target, open_video_file
+from studio.output import (VirtualCameraSink, Y4mSink, check_not_an_input, check_video_target, is_fifo,
+                           open_target, open_video_file)
 from studio.capture.background import BackgroundFeed
 from studio import signals
 from studio.cli.args import (FPS, MAX_FRAMES, SOURCE, TARGET, camera_mode, effect_flags, given, number,
@@ -25,6 +26,12 @@ def open_sink(args, w: int, h: int, fps: float):
         if sys.stdout is None:       # started with stdout closed (>&-)
             raise StudioError("--output -: standard output is closed")
         return Y4mSink(sys.stdout.buffer, w, h, fps)
+    if args.output and is_fifo(args.output):   # YUV4MPEG2 into it once a reader opens it; a stop ends the wait
+        try:
+            return open_target(args.output, w, h, fps, should_stop=signals.STOP.is_set)
+        except StudioError:
+            signals.check()   # stopped while waiting: the user's stop, not a fault
+            raise
     if args.output:
         return open_video_file(args.output, w, h, fps)
     sink = VirtualCameraSink(w, h, fps, args.device)
@@ -43,8 +50,9 @@ def add_parser(sub):
     v.add_argument("--fps", type=FPS, default=30.0, help="output frame rate, 1 to 240 (default 30)")
     v.add_argument("--frames", type=number(0, MAX_FRAMES, int), default=0,
                    help="stop after N frames (default 0: run until Ctrl+C)")
-    v.add_argument("--output", type=TARGET, help="a video file (.mp4 .mkv .avi .mov .m4v), a .y4m file, or - for YUV4MPEG2 "
-                                    "on stdout (no virtual camera needed)")
+    v.add_argument("--output", type=TARGET,
+                   help="a video file (.mp4 .mkv .avi .mov .m4v), a .y4m file, a FIFO (YUV4MPEG2, from when a reader "
+                        "opens it) or - for YUV4MPEG2 on stdout (no virtual camera needed)")
     v.add_argument("--on-demand", action="store_true", help="release the camera while no client reads")
     v.add_argument("--no-watch", action="store_true",
                    help="do not reload --preset when the file changes (by default a saved change applies live)")
@@ -58,7 +66,7 @@ def run(args) -> int:
     A recording (--output FILE) stopped by the user is kept if it holds a frame; a run that fails never
     replaces an existing file (see studio.output)."""
     s = settings_from_args(args)
-    if args.output and args.output != "-":
+    if args.output and args.output != "-" and not is_fifo(args.output):
         check_video_target(args.output)  # before the camera and the model are opened
         check_not_an_input(args.output, [args.source, s.background])
     return VcamSession(args, s).run()
@@ -260,7 +268,7 @@ class VcamSession:
 
     def _finish(self, stopped_by: str | None) -> int:
         args, sink = self.args, self.sink
-        target = printable(args.output, 120) if args.output and args.output != "-" else ""
+        target = printable(args.output, 120) if args.output and args.output != "-" and not is_fifo(args.output) else ""
         if sink is None or sink.frames == 0:
             if sink is not None:
                 sink.abort()
