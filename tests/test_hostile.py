@@ -251,6 +251,26 @@ def test_a_name_given_empty_is_refused_not_read_as_absent(capsys, tmp_path, smal
     assert out.read_bytes() == PRECIOUS
 
 
+@pytest.mark.parametrize("kind", ["fifo", "folder", "socket"])
+def test_a_virtual_camera_device_that_is_no_device_is_one_line(tmp_path, kind):
+    """pyvirtualcam opens whatever it is given: a FIFO named as --device blocked vcam for good. (A missing or
+    plain file is left to the backend, whose capability query fails with its own reason: the stand-in backend
+    of tests/test_vcam.py writes to a plain file.)"""
+    import socket
+
+    dev = tmp_path / "video9"
+    if kind == "fifo":
+        os.mkfifo(dev)
+    elif kind == "folder":
+        dev.mkdir()
+    else:
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(dev))
+    rc, err, _ = run_cli("vcam", "--source", "demo", "--size", "320x180", "--frames", "3", "--device", dev,
+                         "--renderer", "cpu", timeout=60)
+    assert_clean_failure(rc, err, "not a video device")
+
+
 def test_threads_beyond_the_cores_write_nothing_to_the_tier_cache(capsys, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setenv("BACKDROP_CACHE", str(cache))

@@ -352,6 +352,22 @@ VCAM_HINT = ("no virtual camera backend found: on Linux install and load v4l2loo
              "or use --output PATH / --output -")
 
 
+def _check_device(device: str | None) -> None:
+    """pyvirtualcam opens whatever device it is given: a FIFO there blocked the command for good, waiting for a
+    reader. A FIFO, a folder or a socket is refused here; anything else is the backend's to judge (a missing or
+    plain file fails its capability query with its own reason)."""
+    if device is None:
+        return
+    try:
+        mode = os.stat(device).st_mode
+    except (OSError, ValueError):
+        return
+    for test, kind in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISDIR, "a folder"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            raise StudioError(f"{printable(device, 120)} is {kind}, not a video device; `backdrop doctor` lists "
+                              "the virtual cameras there are")
+
+
 class VirtualCameraSink(Sink):
     """pyvirtualcam: v4l2loopback on Linux, the OBS virtual camera elsewhere. Frames go as I420, v4l2loopback's
     own format, converted here (OpenCV's BT.601 video range, as the library's own conversion from BGR) with a
@@ -362,6 +378,7 @@ class VirtualCameraSink(Sink):
             import pyvirtualcam
         except ImportError:
             raise StudioError("pyvirtualcam is not installed: pip install pyvirtualcam") from None
+        _check_device(device)
         even = w % 2 == 0 and h % 2 == 0     # 4:2:0 needs both (the window opens its output at the source's size)
         self._yuv = np.empty((h * 3 // 2, w), np.uint8) if even else None
         try:
