@@ -238,7 +238,7 @@ def test_bad_preset_on_the_command_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "studio", "studio", "--preset", str(bad), "--frames", "3"],
                        capture_output=True, text=True, timeout=120,
                        env={**os.environ, "BACKDROP_CONFIG": str(tmp_path / "cfg")})
-    err = [l for l in r.stderr.strip().splitlines() if not l.startswith("INFO")]
+    err = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(err) == 1 and "wrap_blend" in err[0], r.stderr
 
 
@@ -367,7 +367,7 @@ def test_scripted_run_with_a_missing_source_exits_2(tmp_path):
                         "--frames", "10", "--screenshot", str(tmp_path / "x.png")],
                        capture_output=True, text=True, timeout=60,
                        env={**os.environ, "BACKDROP_CONFIG": str(tmp_path / "cfg")})
-    err = [l for l in r.stderr.strip().splitlines() if not l.startswith("INFO")]
+    err = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(err) == 1 and "not found" in err[0], r.stderr
     assert not (tmp_path / "x.png").exists()
 
@@ -381,7 +381,7 @@ def test_screenshot_target_checked_first(tmp_path, target, msg):
     r = subprocess.run([sys.executable, "-m", "studio", "studio", "--source", "demo", "--frames", "5",
                         "--screenshot", str(tmp_path / target)], capture_output=True, text=True, timeout=60,
                        env={**os.environ, "BACKDROP_CONFIG": str(tmp_path / "cfg")})
-    err = [l for l in r.stderr.strip().splitlines() if not l.startswith("INFO")]
+    err = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(err) == 1 and msg in err[0], r.stderr
     assert r.stdout == ""
 

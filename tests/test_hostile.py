@@ -60,10 +60,9 @@ def assert_clean_failure(rc, err, *must_contain):
 
 
 def run_cli(*argv, timeout=120, **kw):
-    """A real `backdrop` process: (exit code, stderr lines without LiteRT's INFO line)."""
+    """A real `backdrop` process: (exit code, stderr lines)."""
     r = subprocess.run([sys.executable, "-m", "studio", *map(str, argv)], capture_output=True, timeout=timeout, **kw)
-    err = [line for line in r.stderr.decode(errors="replace").splitlines()
-           if line.strip() and not line.startswith("INFO: Created TensorFlow Lite")]
+    err = [line for line in r.stderr.decode(errors="replace").splitlines() if line.strip()]
     return r.returncode, err, r.stdout
 
 
@@ -598,7 +597,7 @@ def test_file_names_that_are_not_utf8_are_refused_not_crashed_on(capsys, tmp_pat
                  ["render", data_dir / "webcam-clips/videos/eat.mkv", "-o", folder / "o.mp4"]):
         r = subprocess.run([sys.executable, "-m", "studio", *map(str, argv), "--renderer", "cpu"],
                            capture_output=True, timeout=120)
-        err = [ln for ln in r.stderr.decode(errors="replace").splitlines() if not ln.startswith("INFO:")]
+        err = r.stderr.decode(errors="replace").splitlines()
         assert_clean_failure(r.returncode, err, "not valid UTF-8")
     assert not out.exists() and not (tmp_path / "o.mp4").exists() and list(folder.iterdir()) == []
 
@@ -628,5 +627,5 @@ def test_vcam_with_an_empty_size_or_a_closed_stdout_says_so(capsys, tmp_path, sm
     r = subprocess.run([sys.executable, "-m", "studio", "vcam", "--source", str(small_image), "--size", "160x96",
                         "--frames", "3", "--output", "-", "--renderer", "cpu"], stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE, timeout=120, preexec_fn=lambda: os.close(1))
-    err = [ln for ln in r.stderr.decode().splitlines() if not ln.startswith("INFO:")]
+    err = r.stderr.decode().splitlines()
     assert_clean_failure(r.returncode, err, "standard output is closed")

@@ -52,3 +52,25 @@ def test_auto_tier_rules():
     assert c.tier == "lite" and not c.refine and "refinement off" in c.reason
     c = choose_tier(30, (1280, 720), measured=slow)
     assert c.tier == "lite" and c.refine
+
+
+def test_litert_note_is_kept_off_stderr_and_nothing_else_is(capfd):
+    """LiteRT writes "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." from C for every interpreter, before
+    every command's own lines; whatever else reaches file descriptor 2 meanwhile (another thread, C code) is kept,
+    in order."""
+    import os
+    import threading
+
+    from studio.segment import segmenter
+
+    capfd.readouterr()
+    Segmenter("full")
+    Segmenter("lite", xnnpack=False)
+    assert capfd.readouterr().err == ""
+    with segmenter._without_litert_note():
+        os.write(2, b"first\n" + segmenter._LITERT_NOTE + b"\n")
+        t = threading.Thread(target=lambda: os.write(2, b"from another thread\n"))
+        t.start()
+        t.join()
+        os.write(2, b"last, no newline")
+    assert capfd.readouterr().err == "first\nfrom another thread\nlast, no newline"

@@ -1,7 +1,11 @@
 """Person segmentation on LiteRT (XNNPACK) with cheap preprocessing. Tier choice: studio.segment.tiers."""
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -20,16 +24,67 @@ class SegResult:
     timings: dict[str, float] = field(default_factory=dict)  # stage -> ms
 
 
+_LITERT_NOTE = b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+_STDERR_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _without_litert_note():
+    """LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." on stderr for every interpreter,
+    from C, with no setting to turn it off (TF_CPP_MIN_LOG_LEVEL does not reach it): before every command's own
+    lines. Meanwhile file descriptor 2 goes to a temporary file, whose lines but that one are then written back
+    (a file, not a pipe: whatever another thread writes meanwhile cannot fill it and block)."""
+    with _STDERR_LOCK:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError, AttributeError):   # stderr closed (2>&-): nothing to keep clean
+            yield
+            return
+        try:
+            held = tempfile.TemporaryFile()
+        except OSError:
+            os.close(saved)
+            yield
+            return
+        with held:
+            os.dup2(held.fileno(), 2)
+            try:
+                yield
+            finally:
+                try:
+                    sys.stderr.flush()
+                except (OSError, ValueError, AttributeError):
+                    pass
+                os.dup2(saved, 2)
+                os.close(saved)
+                held.seek(0)
+                rest = b"".join(line for line in held.read().splitlines(keepends=True)
+                                if not line.startswith(_LITERT_NOTE))
+                if rest:
+                    try:
+                        os.write(2, rest)
+                    except OSError:
+                        pass
+
+
 def _interpreter(tier: str, builtin_ops: bool, **kw):
-    """A LiteRT interpreter for a tier's model file. A file that passed its checksum yet is no model (the registry
-    was rewritten to match it: not a file `models fetch` made) is a ModelError that says how to repair it."""
+    """A LiteRT interpreter for a tier's model file, its tensors allocated (RuntimeError: an op it cannot run).
+    A file that passed its checksum yet is no model (the registry was rewritten to match it: not a file `models
+    fetch` made) is a ModelError that says how to repair it."""
     from ai_edge_litert.interpreter import Interpreter
 
     data = models.load_model_bytes(tier, builtin_ops=builtin_ops)
-    try:
-        return Interpreter(model_content=data, **kw)
-    except ValueError as e:
-        raise _not_a_model(tier, builtin_ops, e) from None
+    with _without_litert_note():
+        try:
+            interp = Interpreter(model_content=data, **kw)
+        except ValueError as e:
+            raise _not_a_model(tier, builtin_ops, e) from None
+        try:
+            interp.allocate_tensors()
+        except (RuntimeError, ValueError) as e:   # an op it cannot run (XNNPACK's custom op without XNNPACK)
+            raise RuntimeError(str(e)) from None
+    return interp
 
 
 def _not_a_model(tier: str, builtin_ops: bool, e: BaseException) -> models.ModelError:
@@ -52,18 +107,16 @@ class Segmenter:
         self.xnnpack = False
         interp = None
         if xnnpack:
-            interp = _interpreter(tier, False, num_threads=threads)
             try:
-                interp.allocate_tensors()
+                interp = _interpreter(tier, False, num_threads=threads)
                 self.xnnpack = True
-            except (RuntimeError, ValueError):
+            except RuntimeError:
                 interp = None  # XNNPACK (which implements the custom op) unavailable: builtin twin below
         if interp is None:
-            interp = _interpreter(tier, True, num_threads=threads,
-                                  experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
             try:
-                interp.allocate_tensors()
-            except (RuntimeError, ValueError) as e:
+                interp = _interpreter(tier, True, num_threads=threads,
+                                      experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+            except RuntimeError as e:
                 raise _not_a_model(tier, True, e) from None
         self._interp = interp
         inp = interp.get_input_details()[0]
