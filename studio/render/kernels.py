@@ -147,22 +147,19 @@ def refine(mask, guide, refine_on, step, sigma_s, sigma_c, cov_lo, cov_hi, taps)
 # Small flat helpers: numba/LLVM vectorises `for i in range(a.shape[0])` over whole 1-D slices passed as
 # arguments, but not loops with offset indices (a[i] += b[i + k]); so every hot loop goes through these.
 @njit(cache=True, nogil=True, fastmath=True)
-def _tap4(den, a0, a1, a2, w, c0, c1, c2):
-    """One tap of the CoC blur: the weight and the three weighted colours, in one pass over the row."""
+def _coc_tap(den, a0, a1, a2, C, c0, c1, c2, j, rc):
+    """One tap of the CoC blur at distance j: its weight from the circle of confusion C of the pixel read
+    (clamp(C - j + 1, 0, 1) * (COC_FLOOR + C / cmax), computed here rather than read from a table of K + 1 planes),
+    and the three weighted colours, in one pass over the row."""
+    jj = np.float32(j) - np.float32(1.0)
     for i in range(den.shape[0]):
-        wi = w[i]
+        ci = C[i]
+        t = min(max(ci - jj, np.float32(0.0)), np.float32(1.0))
+        wi = t * (np.float32(COC_FLOOR) + ci * rc)
         den[i] += wi
         a0[i] += wi * c0[i]
         a1[i] += wi * c1[i]
         a2[i] += wi * c2[i]
-
-
-@njit(cache=True, nogil=True, fastmath=True)
-def _coc_weight(dst, C, j, rc):
-    for i in range(dst.shape[0]):
-        t = C[i] - np.float32(j) + np.float32(1.0)
-        t = min(max(t, np.float32(0.0)), np.float32(1.0))
-        dst[i] = t * (np.float32(COC_FLOOR) + C[i] * rc)
 
 
 @njit(cache=True, nogil=True, fastmath=True)
@@ -175,8 +172,11 @@ def _div(dst, num, den):
 def coc_blur(small, wb, cmax, K):
     """Both separable CoC passes. small (h, w, 3) u8 at blur resolution, wb (h, w) person weight.
 
-    Buffers are planar and edge-padded by K on every side, then flattened: a tap at offset k along x (or k rows
-    along y) is one long contiguous loop over the whole image."""
+    The horizontal pass reads each row edge-padded by K in a row buffer (in the L1 cache) and writes planar rows
+    for the rows the vertical pass reads (K more above and below, clamped to the edge); the vertical pass reads
+    whole rows of those. Each tap's weight is computed from C where it is read: no table of weights, a third
+    of the memory the passes touched before (0.93 -> 0.77 ms hot, 1.33 -> 1.09 paced at 30 Hz; the same
+    values). Per pixel the taps are summed in the same order as the shader does."""
     h, w = wb.shape
     out = np.empty((h, w, 3), np.float32)
     inv = np.float32(1.0 / 255.0)
@@ -187,52 +187,41 @@ def coc_blur(small, wb, cmax, K):
                     out[y, x, c] = small[y, x, c] * inv
         return out
     hp, wp = h + 2 * K, w + 2 * K
-    n = hp * wp
-    C = np.empty(n, np.float32)
-    col = np.empty((3, n), np.float32)
+    C = np.empty((hp, w), np.float32)        # each padded row's C, for the vertical pass
+    Hc = np.empty((3, hp, w), np.float32)    # the horizontal pass's colours, planar
+    rowC = np.empty(wp, np.float32)
+    rowc = np.empty((3, wp), np.float32)
+    den = np.empty(w, np.float32)
+    acc = np.empty((3, w), np.float32)
+    rc = np.float32(1.0) / cmax
     for yy in range(hp):
         y = min(max(yy - K, 0), h - 1)
         for xx in range(wp):
             x = min(max(xx - K, 0), w - 1)
-            i = yy * wp + xx
-            C[i] = cmax * (np.float32(1.0) - wb[y, x])
-            col[0, i] = small[y, x, 0] * inv
-            col[1, i] = small[y, x, 1] * inv
-            col[2, i] = small[y, x, 2] * inv
-    Wt = np.empty((K + 1, n), np.float32)
-    rc = np.float32(1.0) / cmax
-    for j in range(K + 1):
-        _coc_weight(Wt[j], C, j, rc)
-    # one row at a time, so a row's accumulators stay in the L1 cache (the whole-image passes spilled them:
-    # 1.16 ms at 320x180); per pixel the taps are summed in the same order as before, and as the shader does
-    den = np.empty(w, np.float32)
-    acc = np.empty((3, w), np.float32)
-    Hc = np.empty((3, n), np.float32)
-    # horizontal, over every padded row (the vertical pass reads the padding rows), inner columns only
-    for yy in range(hp):
-        base = yy * wp + K
+            rowC[xx] = cmax * (np.float32(1.0) - wb[y, x])
+            rowc[0, xx] = small[y, x, 0] * inv
+            rowc[1, xx] = small[y, x, 1] * inv
+            rowc[2, xx] = small[y, x, 2] * inv
+        C[yy, :] = rowC[K:K + w]
         den[:] = 0.0
         acc[:, :] = 0.0
         for k in range(-K, K + 1):
-            j = abs(k)
-            a = base + k
-            _tap4(den, acc[0], acc[1], acc[2], Wt[j, a:a + w], col[0, a:a + w], col[1, a:a + w], col[2, a:a + w])
+            a = K + k
+            _coc_tap(den, acc[0], acc[1], acc[2], rowC[a:a + w], rowc[0, a:a + w], rowc[1, a:a + w],
+                     rowc[2, a:a + w], abs(k), rc)
         for c in range(3):
-            _div(Hc[c, base:base + w], acc[c], den)
-    # vertical, rows K..K+h-1
+            _div(Hc[c, yy], acc[c], den)
     for y in range(h):
-        base = (y + K) * wp + K
         den[:] = 0.0
         acc[:, :] = 0.0
         for k in range(-K, K + 1):
-            j = abs(k)
-            a = base + k * wp
-            _tap4(den, acc[0], acc[1], acc[2], Wt[j, a:a + w], Hc[0, a:a + w], Hc[1, a:a + w], Hc[2, a:a + w])
+            r = y + K + k
+            _coc_tap(den, acc[0], acc[1], acc[2], C[r], Hc[0, r], Hc[1, r], Hc[2, r], abs(k), rc)
         for x in range(w):
-            r = np.float32(1.0) / den[x]
-            out[y, x, 0] = acc[0, x] * r
-            out[y, x, 1] = acc[1, x] * r
-            out[y, x, 2] = acc[2, x] * r
+            q = np.float32(1.0) / den[x]
+            out[y, x, 0] = acc[0, x] * q
+            out[y, x, 1] = acc[1, x] * q
+            out[y, x, 2] = acc[2, x] * q
     return out
 
 
