@@ -110,15 +110,19 @@ class CameraSource(FrameSource):
         self._cap.release()
 
 
-MAX_FILE_FPS = 240.0   # as the --fps flags: a file that says more (a header's 1000000:1) is read at DEFAULT_FPS
+# The rates a file's header may give and be kept: what every writer of ours writes faithfully (.mp4 refuses
+# 65536 and 1/1000 frames a second, .mkv miscounts frames from 2000 and .avi from 1001, both refuse 1/1000);
+# 1000 is also a camera mode's top rate. A phone's 960 fps slow motion keeps its rate; 1000000:1 is read at 30.
+FILE_FPS_RANGE = (0.002, 1000.0)
 
 
 def file_rate(rate: float, path) -> tuple[float, str | None]:
     """A file's frame rate as used (pacing, the rate a render writes) and a note when the header's was set
-    aside: none (0), or one no encoder takes (a million frames a second made the .mp4 encoder fail to open)."""
+    aside: none (0), or one no encoder takes (a million frames a second made the .mp4 encoder fail to open,
+    one frame in 1000 seconds both encoders)."""
     if not math.isfinite(rate) or rate <= 0:
         return 30.0, None    # no rate in the header: as OpenCV's own guess when it has none
-    if rate > MAX_FILE_FPS:
+    if not FILE_FPS_RANGE[0] <= rate <= FILE_FPS_RANGE[1]:
         return 30.0, f"{printable(path, 120)} says {rate:.10g} frames a second; read at 30"
     return rate, None
 
