@@ -1,9 +1,15 @@
+import subprocess
+import sys
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
 
 from studio.segment.segmenter import Segmenter, downscale
 from studio.segment.tiers import choose_tier
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("tier", ["full", "lite", "general"])
@@ -74,3 +80,22 @@ def test_litert_note_is_kept_off_stderr_and_nothing_else_is(capfd):
         t.join()
         os.write(2, b"last, no newline")
     assert capfd.readouterr().err == "first\nfrom another thread\nlast, no newline"
+
+
+@pytest.mark.parametrize("size", [10, 1 << 20])
+def test_a_crash_while_litert_note_is_held_back_still_reports(tmp_path, size):
+    """While an interpreter is made, file descriptor 2 is a temporary file: a crash meanwhile (a segfault in
+    LiteRT's C++) wrote faulthandler's report there, and it went with the process. It goes to the real stderr;
+    what was written before the crash (a megabyte, more than a pipe holds) comes back whole when none happens."""
+    code = ("import faulthandler, os, sys\n"
+            "from studio.segment import segmenter\n"
+            "with segmenter._without_litert_note():\n"
+            f"    os.write(2, b'x' * {size} + b'\\n')\n"
+            "    if sys.argv[1] == 'crash': faulthandler._sigsegv()\n")
+    for how in ("crash", "no crash"):
+        r = subprocess.run([sys.executable, "-X", "faulthandler", "-c", code, how], capture_output=True,
+                           timeout=60, cwd=ROOT)
+        if how == "crash":
+            assert r.returncode != 0 and b"Fatal Python error: Segmentation fault" in r.stderr, r.stderr[-300:]
+        else:
+            assert r.returncode == 0 and r.stderr == b"x" * size + b"\n"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import os
 import sys
 import tempfile
@@ -33,7 +34,8 @@ def _without_litert_note():
     """LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." on stderr for every interpreter,
     from C, with no setting to turn it off (TF_CPP_MIN_LOG_LEVEL does not reach it): before every command's own
     lines. Meanwhile file descriptor 2 goes to a temporary file, whose lines but that one are then written back
-    (a file, not a pipe: whatever another thread writes meanwhile cannot fill it and block)."""
+    (a file, not a pipe: whatever another thread writes meanwhile cannot fill it and block). Held only while an
+    interpreter is made; a crash meanwhile still reports: faulthandler, where on, writes to the real stderr."""
     with _STDERR_LOCK:
         try:
             sys.stderr.flush()
@@ -47,7 +49,10 @@ def _without_litert_note():
             os.close(saved)
             yield
             return
+        crash_report = faulthandler.is_enabled()
         with held:
+            if crash_report:
+                faulthandler.enable(file=saved, all_threads=True)
             os.dup2(held.fileno(), 2)
             try:
                 yield
@@ -57,15 +62,23 @@ def _without_litert_note():
                 except (OSError, ValueError, AttributeError):
                     pass
                 os.dup2(saved, 2)
+                if crash_report:
+                    faulthandler.enable(file=2, all_threads=True)
                 os.close(saved)
                 held.seek(0)
                 rest = b"".join(line for line in held.read().splitlines(keepends=True)
                                 if not line.startswith(_LITERT_NOTE))
-                if rest:
-                    try:
-                        os.write(2, rest)
-                    except OSError:
-                        pass
+                _write_all(2, rest)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """os.write writes part of a large buffer to a pipe: the rest in turn, until an error (a closed reader)."""
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+        except OSError:
+            return
 
 
 def _interpreter(tier: str, builtin_ops: bool, **kw):
