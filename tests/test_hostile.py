@@ -6,6 +6,7 @@ lost: an existing output file keeps its bytes whenever a command fails. The bulk
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 
@@ -488,6 +489,33 @@ def test_a_model_that_passes_its_checksum_but_is_no_model_is_one_line(capsys, ca
         return
     want = "has input 256x256" if which == "other-model" else "not a model LiteRT can load"
     assert_clean_failure(rc, err, want)
+
+
+def _subgraph_vector_emptied(model: bytes, field: int) -> bytes:
+    """A .tflite flatbuffer whose first subgraph's `field` vector (1 inputs, 2 outputs) is made empty: still a
+    model LiteRT loads, one with nothing in or nothing out."""
+    buf = bytearray(model)
+
+    def deref(pos):
+        return pos + struct.unpack_from("<I", buf, pos)[0]
+
+    def field_at(table, i):
+        vtable = table - struct.unpack_from("<i", buf, table)[0]
+        return table + struct.unpack_from("<H", buf, vtable + 4 + 2 * i)[0]
+
+    subgraph = deref(deref(field_at(deref(0), 2)) + 4)   # Model.subgraphs[0]
+    struct.pack_into("<I", buf, deref(field_at(subgraph, field)), 0)
+    return bytes(buf)
+
+
+@pytest.mark.parametrize("field", [1, 2], ids=["no-inputs", "no-outputs"])
+def test_a_model_with_no_input_or_no_output_is_one_line(capsys, cache_copy, field):
+    """A real model rewritten to have no outputs loaded in LiteRT and then failed on get_output_details()[0]
+    with an IndexError traceback."""
+    data = (cache_copy / "models/full-256x144.tflite").read_bytes()
+    _rewrite_with_checksum(cache_copy, "full-256x144.tflite", _subgraph_vector_emptied(data, field))
+    rc, err = run_main(capsys, "bench", "--frames", "2", "--tier", "full")
+    assert_clean_failure(rc, err, "inputs and")
 
 
 @pytest.mark.parametrize("spec", ["camera:²", "camera:99999999999999999999", "camera:" + "x" * 300,

@@ -132,9 +132,13 @@ class Segmenter:
             except RuntimeError as e:
                 raise _not_a_model(tier, True, e) from None
         self._interp = interp
-        inp = interp.get_input_details()[0]
-        out = interp.get_output_details()[0]
-        if len(inp["shape"]) != 4 or inp["shape"][3] != 3 or len(out["shape"]) != 4 or out["shape"][3] < 1:
+        ins, outs = interp.get_input_details(), interp.get_output_details()
+        if len(ins) != 1 or not outs:
+            raise _not_a_model(tier, not self.xnnpack, ValueError(
+                f"{len(ins)} inputs and {len(outs)} outputs, not an image in and a mask out"))
+        inp, out = ins[0], outs[0]
+        if (len(inp["shape"]) != 4 or inp["shape"][3] != 3 or len(out["shape"]) != 4 or out["shape"][3] < 1
+                or inp["dtype"] != np.float32 or out["dtype"] != np.float32):
             raise _not_a_model(tier, not self.xnnpack, ValueError(
                 f"input {list(inp['shape'])} and output {list(out['shape'])}, not an image in and a mask out"))
         _, h, w, _ = inp["shape"]
