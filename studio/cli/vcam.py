@@ -12,7 +12,7 @@ from studio import StudioError, printable
 from studio.platform import device_readers
 from studio.settings import SCHEMA, PresetWatcher
 from studio.output import (VirtualCameraSink, Y4mSink, check_not_an_input, check_video_target, is_fifo,
-                           open_target, open_video_file)
+                           open_fifo_sink, open_video_file)
 from studio.capture.background import BackgroundFeed
 from studio import signals
 from studio.cli.args import (FPS, MAX_FRAMES, SOURCE, TARGET, camera_mode, effect_flags, given, number,
@@ -28,7 +28,7 @@ def open_sink(args, w: int, h: int, fps: float):
         return Y4mSink(sys.stdout.buffer, w, h, fps)
     if args.output and is_fifo(args.output):   # YUV4MPEG2 into it once a reader opens it; a stop ends the wait
         try:
-            return open_target(args.output, w, h, fps, should_stop=signals.STOP.is_set)
+            return open_fifo_sink(args.output, w, h, fps, should_stop=signals.STOP.is_set)
         except StudioError:
             signals.check()   # stopped while waiting: the user's stop, not a fault
             raise

@@ -312,12 +312,18 @@ def open_target(target: str, w: int, h: int, fps: float, device: str | None = No
         return VirtualCameraSink(w, h, fps, target)
     if target == "-":
         return Y4mSink(sys.stdout.buffer, w, h, fps)
-    if is_fifo(target):  # opening waits for a reader: call this on the output thread
-        stream = _open_fifo(target, should_stop)
-        if stream is None:
-            raise StudioError(f"no program opened {printable(target, 120)} for reading")
-        return Y4mSink(stream, w, h, fps, owns_stream=True)
+    if is_fifo(target):
+        return open_fifo_sink(target, w, h, fps, should_stop)
     return open_video_file(target, w, h, fps)
+
+
+def open_fifo_sink(path: str, w: int, h: int, fps: float, should_stop=lambda: False) -> Sink:
+    """YUV4MPEG2 into a FIFO once a reader opens it. Opening waits for that reader: call this on the output
+    thread."""
+    stream = _open_fifo(path, should_stop)
+    if stream is None:
+        raise StudioError(f"no program opened {printable(path, 120)} for reading")
+    return Y4mSink(stream, w, h, fps, owns_stream=True)
 
 
 def is_fifo(path: str) -> bool:
