@@ -373,3 +373,28 @@ def test_a_preset_naming_a_model_that_is_not_installed_keeps_the_run(tmp_path, d
     err = err.decode()
     assert proc.returncode == 0 and "preset change not applied" in err and "'lite' is not installed" in err, err
     assert out.stat().st_size > 240 * 160 * 96
+
+
+def test_the_status_line_counts_the_rate_from_the_first_frame(capsys, monkeypatch):
+    """A start of 10 seconds (a cold disk, numba compiling) printed `vcam: 0.1 fps` at the first frame, and a
+    rate too low for minutes after; the every-3-seconds line counts from the first frame sent."""
+    from types import SimpleNamespace
+
+    from studio.cli import vcam
+    from studio.output import Sink
+    from studio.settings import EffectSettings
+
+    clock = SimpleNamespace(t=100.0)
+    monkeypatch.setattr(vcam.time, "perf_counter", lambda: clock.t)
+    args = SimpleNamespace(size=(64, 48), fps=30.0, preset=None, no_watch=True)
+    session = vcam.VcamSession(args, EffectSettings())
+    session.sink = Sink()
+    session.sink.send = lambda frame: None
+    packet = SimpleNamespace(timings={"latency": 40.0})
+    clock.t += 10.0                       # the model loading, the source opening
+    lines = []
+    for _ in range(92):                   # just over 3 seconds at 30 fps
+        session._send(packet, None)
+        lines += [l for l in capsys.readouterr().err.splitlines() if l]
+        clock.t += 1 / 30
+    assert len(lines) == 1 and lines[0].startswith("vcam: 30.0 fps, latency p95 40.0 ms"), lines

@@ -223,12 +223,13 @@ class VcamSession:
 
     def _send(self, p, out) -> None:
         self.sink.send(out)
-        self.t_first_frame = self.t_first_frame or time.perf_counter()
+        now = time.perf_counter()
+        if self.t_first_frame is None:   # the rate counts from the first frame sent, not from the model loading
+            self.t_first_frame = self.t_status = now
         self.lat.append(p.timings["latency"])
         self.n += 1
-        now = time.perf_counter()
         if now - self.t_status >= 3.0:
-            print(f"vcam: {self.n / (now - self.t_start):.1f} fps, latency p95 "
+            print(f"vcam: {(self.n - 1) / (now - self.t_first_frame):.1f} fps, latency p95 "
                   f"{np.percentile(list(self.lat)[-300:], 95):.1f} ms, dropped {self._dropped()}",
                   file=sys.stderr, flush=True)
             self.t_status = now
