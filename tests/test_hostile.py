@@ -269,6 +269,9 @@ def test_a_virtual_camera_device_that_is_no_device_is_one_line(tmp_path, kind):
     rc, err, _ = run_cli("vcam", "--source", "demo", "--size", "320x180", "--frames", "3", "--device", dev,
                          "--renderer", "cpu", timeout=60)
     assert_clean_failure(rc, err, "not a video device")
+    # said before the source is opened (and the model loaded): the missing file is not what it reports
+    rc, err, _ = run_cli("vcam", "--source", tmp_path / "missing.mp4", "--frames", "3", "--device", dev, timeout=60)
+    assert_clean_failure(rc, err, "not a video device")
 
 
 def test_threads_beyond_the_cores_write_nothing_to_the_tier_cache(capsys, tmp_path, monkeypatch):

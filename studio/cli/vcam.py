@@ -11,8 +11,8 @@ import numpy as np
 from studio import StudioError, printable
 from studio.platform import device_readers
 from studio.settings import SCHEMA, PresetWatcher
-from studio.output import (VirtualCameraSink, Y4mSink, check_not_an_input, check_video_target, is_fifo,
-                           open_fifo_sink, open_video_file)
+from studio.output import (VirtualCameraSink, Y4mSink, check_device, check_not_an_input, check_video_target,
+                           is_fifo, open_fifo_sink, open_video_file)
 from studio.capture.background import BackgroundFeed
 from studio import signals
 from studio.cli.args import (FPS, MAX_FRAMES, SOURCE, TARGET, camera_mode, effect_flags, given, number,
@@ -69,6 +69,8 @@ def run(args) -> int:
     if args.output and args.output != "-" and not is_fifo(args.output):
         check_video_target(args.output)  # before the camera and the model are opened
         check_not_an_input(args.output, [args.source, s.background])
+    if not args.output:
+        check_device(args.device)   # a FIFO, a folder: said before the source and the model are opened
     return VcamSession(args, s).run()
 
 

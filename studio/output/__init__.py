@@ -358,7 +358,7 @@ VCAM_HINT = ("no virtual camera backend found: on Linux install and load v4l2loo
              "or use --output PATH / --output -")
 
 
-def _check_device(device: str | None) -> None:
+def check_device(device: str | None) -> None:
     """pyvirtualcam opens whatever device it is given: a FIFO there blocked the command for good, waiting for a
     reader. A FIFO, a folder or a socket is refused here; anything else is the backend's to judge (a missing or
     plain file fails its capability query with its own reason)."""
@@ -384,7 +384,7 @@ class VirtualCameraSink(Sink):
             import pyvirtualcam
         except ImportError:
             raise StudioError("pyvirtualcam is not installed: pip install pyvirtualcam") from None
-        _check_device(device)
+        check_device(device)
         even = w % 2 == 0 and h % 2 == 0     # 4:2:0 needs both (the window opens its output at the source's size)
         self._yuv = np.empty((h * 3 // 2, w), np.uint8) if even else None
         try:
