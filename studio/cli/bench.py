@@ -40,7 +40,7 @@ def run_bench(args) -> dict:
     size = parse_size(args.size)
     frames, decode_ms, fps = decode_frames(args.source, size, args.frames)
     h, w = frames[0].shape[:2]
-    tier = args.tier
+    tier = args.tier or "full"
     reason = ""
     refine = args.refine
     look = args.second_look
@@ -108,14 +108,15 @@ def run_live_bench(args) -> dict:
 
     size = parse_size(args.size) or (1280, 720)
     fps = args.fps
-    settings = EffectSettings(mode=args.mode, tier=args.tier, refine=args.refine)
+    tier = args.tier or "auto"   # what the window and vcam use unless told: the cost a user pays by default
+    settings = EffectSettings(mode=args.mode, tier=tier, refine=args.refine)
     renderer, ctx = make_renderer(args.renderer, settings)
 
     def on_event(kind, value):   # Auto's "refinement off" applies here as in the window and vcam
         if kind == "tier" and not isinstance(value, str) and not value.refine:
             renderer.settings = renderer.settings.with_(refine=False)
 
-    pipe = LivePipeline(args.source, tier=args.tier, size=size, fps=fps, on_event=on_event,
+    pipe = LivePipeline(args.source, tier=tier, size=size, fps=fps, on_event=on_event,
                         prepare=getattr(renderer, "prepare", None), second_look=args.second_look,
                         segment_on_change=args.segment_on_change).start()
     sink = Y4mSink(open(os.devnull, "wb"), *size, fps, owns_stream=True) if args.sink == "y4m" else NullSink(*size)
@@ -145,7 +146,8 @@ def run_live_bench(args) -> dict:
     split["other"] = max(0.0, cpu - sum(split.values()))
     per = 1e3 / args.frames
     return {"source": args.source, "size": f"{size[0]}x{size[1]}", "fps_target": fps, "frames": args.frames,
-            "mode": args.mode, "tier": pipe.tier_used, "renderer": renderer.name, "sink": args.sink,
+            "mode": args.mode, "tier": pipe.tier_used, "tier_setting": tier, "renderer": renderer.name,
+            "sink": args.sink,
             "fps": round(args.frames / wall, 2), "dropped": dropped,
             "second_look": args.second_look, "segment_on_change": args.segment_on_change,
             "segmented_percent": round(100.0 * segmented / args.frames, 1),
@@ -158,7 +160,8 @@ def add_parser(sub):
     b.add_argument("--source", type=SOURCE, default="demo", help="demo, a video file or an image (decoded into memory first)")
     b.add_argument("--size", type=size, default=None, help="WxH (default: the source's size, 1280x720 for demo)")
     b.add_argument("--frames", type=number(1, MAX_FRAMES, int), default=300, help="frames to time")
-    b.add_argument("--tier", default="full", choices=TIERS, help="model tier (default full)")
+    b.add_argument("--tier", choices=TIERS,
+                   help="model tier (default full; with --live auto, as the window and vcam run by default)")
     b.add_argument("--threads", type=THREADS, default=1, help="LiteRT threads (1 to the number of cores)")
     b.add_argument("--mode", default="blur", choices=MODES, help="effect (default blur)")
     b.add_argument("--second-look", action="store_true",
@@ -201,7 +204,8 @@ def run(args) -> int:
 def _run_live(args) -> int:
     res = run_live_bench(args)
     split = ", ".join(f"{k} {v:.2f}" for k, v in res["cpu_ms_per_frame_by_thread"].items())
-    print(f"live {res['source']} {res['size']} at {res['fps_target']:g} fps, {res['mode']}, tier {res['tier']}, "
+    auto = " (auto)" if res["tier_setting"] == "auto" else ""
+    print(f"live {res['source']} {res['size']} at {res['fps_target']:g} fps, {res['mode']}, tier {res['tier']}{auto}, "
           f"renderer {res['renderer']}, sink {res['sink']}: {res['frames']} frames at {res['fps']:.1f} fps, "
           f"dropped {res['dropped']}")
     print(f"  CPU {res['cpu_ms_per_frame']:.2f} ms per frame ({res['core_percent']:.1f} % of one core): {split}")
