@@ -34,8 +34,14 @@ def _without_litert_note():
     """LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." on stderr for every interpreter,
     from C, with no setting to turn it off (TF_CPP_MIN_LOG_LEVEL does not reach it): before every command's own
     lines. Meanwhile file descriptor 2 goes to a temporary file, whose lines but that one are then written back
-    (a file, not a pipe: whatever another thread writes meanwhile cannot fill it and block). Held only while an
-    interpreter is made; a crash meanwhile still reports: faulthandler, where on, writes to the real stderr."""
+    (a file, not a pipe: whatever another thread writes meanwhile cannot fill it and block).
+
+    Not where faulthandler is on (`python -X faulthandler`, PYTHONFAULTHANDLER, pytest): a crash meanwhile would
+    write its report into the temporary file, lost with the process, and where faulthandler writes cannot be
+    read back to point it elsewhere for a while. There the note shows: a crash report matters more."""
+    if faulthandler.is_enabled():
+        yield
+        return
     with _STDERR_LOCK:
         try:
             sys.stderr.flush()
@@ -49,10 +55,7 @@ def _without_litert_note():
             os.close(saved)
             yield
             return
-        crash_report = faulthandler.is_enabled()
         with held:
-            if crash_report:
-                faulthandler.enable(file=saved, all_threads=True)
             os.dup2(held.fileno(), 2)
             try:
                 yield
@@ -62,8 +65,6 @@ def _without_litert_note():
                 except (OSError, ValueError, AttributeError):
                     pass
                 os.dup2(saved, 2)
-                if crash_report:
-                    faulthandler.enable(file=2, all_threads=True)
                 os.close(saved)
                 held.seek(0)
                 rest = b"".join(line for line in held.read().splitlines(keepends=True)
@@ -72,7 +73,8 @@ def _without_litert_note():
 
 
 def _write_all(fd: int, data: bytes) -> None:
-    """os.write writes part of a large buffer to a pipe: the rest in turn, until an error (a closed reader)."""
+    """os.write may write part of a buffer (a signal landing mid-write): the rest in turn, until an error (a
+    closed reader)."""
     view = memoryview(data)
     while view:
         try:
@@ -140,7 +142,8 @@ class Segmenter:
         if (len(inp["shape"]) != 4 or inp["shape"][3] != 3 or len(out["shape"]) != 4 or out["shape"][3] < 1
                 or inp["dtype"] != np.float32 or out["dtype"] != np.float32):
             raise _not_a_model(tier, not self.xnnpack, ValueError(
-                f"input {list(inp['shape'])} and output {list(out['shape'])}, not an image in and a mask out"))
+                f"input {list(inp['shape'])} {np.dtype(inp['dtype']).name} and output {list(out['shape'])} "
+                f"{np.dtype(out['dtype']).name}, not a float32 image in and a mask out"))
         _, h, w, _ = inp["shape"]
         if (w, h) != self.tier.size:
             raise StudioError(f"model for tier {tier} has input {w}x{h}, manifest says {self.tier.width}x{self.tier.height}")
