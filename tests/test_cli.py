@@ -103,8 +103,8 @@ def test_render_with_a_video_background(tmp_path, data_dir):
 
 
 def test_bench_live_reports_cpu_per_delivered_frame():
-    """Without --tier it measures what the window and vcam run by default (Auto); it measured the full tier with
-    refinement on, 0.5-1 ms a frame more than the cost a user pays with the defaults."""
+    """Without --tier it measures the tier the window and vcam run by default (Auto); it measured the full tier
+    with refinement on, up to 1 ms a frame more than the cost a user pays with the defaults."""
     r = backdrop("bench", "--live", "--source", "demo", "--size", "320x180", "--fps", "30", "--frames", "45",
                  "--json")
     res = json.loads(r.stdout.strip().splitlines()[-1])

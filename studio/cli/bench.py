@@ -108,7 +108,7 @@ def run_live_bench(args) -> dict:
 
     size = parse_size(args.size) or (1280, 720)
     fps = args.fps
-    tier = args.tier or "auto"   # what the window and vcam use unless told: the cost a user pays by default
+    tier = args.tier or "auto"   # the window's and vcam's default tier (their second look needs --second-look)
     settings = EffectSettings(mode=args.mode, tier=tier, refine=args.refine)
     renderer, ctx = make_renderer(args.renderer, settings)
 
@@ -161,7 +161,7 @@ def add_parser(sub):
     b.add_argument("--size", type=size, default=None, help="WxH (default: the source's size, 1280x720 for demo)")
     b.add_argument("--frames", type=number(1, MAX_FRAMES, int), default=300, help="frames to time")
     b.add_argument("--tier", choices=TIERS,
-                   help="model tier (default full; with --live auto, as the window and vcam run by default)")
+                   help="model tier (default full; with --live auto, the window's and vcam's default)")
     b.add_argument("--threads", type=THREADS, default=1, help="LiteRT threads (1 to the number of cores)")
     b.add_argument("--mode", default="blur", choices=MODES, help="effect (default blur)")
     b.add_argument("--second-look", action="store_true",
