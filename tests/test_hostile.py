@@ -342,7 +342,8 @@ def test_broken_media_through_each_command(capsys, tmp_path, broken_media, small
 
 @pytest.mark.parametrize("rate, used", [("F1000000:1", 30), ("F65536:1", 30), ("F1:1000", 30), ("F0:1", None),
                                         ("F-30:1", None), ("F30:0", None), ("F480:1", 480), ("F1000:1", 1000),
-                                        ("F1001:1", 30), ("F1:2", 0.5), ("F30000:1001", 29.97)])
+                                        ("F1001:1", 30), ("F1:2", 0.5), ("F1:500", 0.002),
+                                        ("F30000:1001", 29.97)])
 @pytest.mark.parametrize("ext", [".mp4", ".mkv", ".avi", ".y4m"])
 def test_a_video_whose_header_gives_an_absurd_rate_still_renders(capsys, tmp_path, small_image, rate, used, ext):
     """A YUV4MPEG2 header of a million frames a second made the .mp4 encoder fail to open and the .mkv writer

@@ -110,9 +110,10 @@ class CameraSource(FrameSource):
         self._cap.release()
 
 
-# The rates a file's header may give and be kept: what every writer of ours writes faithfully (.mp4 refuses
-# 65536 and 1/1000 frames a second, .mkv miscounts frames from 2000 and .avi from 1001, both refuse 1/1000);
-# 1000 is also a camera mode's top rate. A phone's 960 fps slow motion keeps its rate; 1000000:1 is read at 30.
+# The rates a file's header may give and be kept: what every writer of ours opens with and writes every frame
+# of (.mp4 refuses 65536 and 1/1000 frames a second, .mkv miscounts frames from 2000 and .avi from 1001, both
+# refuse 1/1000), to a thousandth of a frame a second as they all store it; 1000 is also a camera mode's top
+# rate. A phone's 960 fps slow motion keeps its rate; 1000000:1 is read at 30.
 FILE_FPS_RANGE = (0.002, 1000.0)
 
 
