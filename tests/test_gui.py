@@ -293,8 +293,10 @@ def test_studio_process_stops_cleanly_on_signals(sig, mode, tmp_path, data_dir):
     bg = data_dir / "backgrounds/pixabay_porch-691330_1280.jpg"
     (cfg / "last.json").write_text(json.dumps({"format": "backdrop-preset", "version": 2,
                                                "settings": {"mode": mode, "background": str(bg)}}))
+    from spawn import default_stop_signals
+
     p = subprocess.Popen([sys.executable, "-m", "studio", "studio", "--source", "demo"], stderr=subprocess.PIPE,
-                         text=True, env={**os.environ, "BACKDROP_CONFIG": str(cfg)})
+                         text=True, env={**os.environ, "BACKDROP_CONFIG": str(cfg)}, preexec_fn=default_stop_signals)
     time.sleep(6)
     p.send_signal(getattr(signal, sig))
     _, err = p.communicate(timeout=30)

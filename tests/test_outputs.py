@@ -16,12 +16,15 @@ import cv2
 import numpy as np
 import pytest
 
+from spawn import default_stop_signals
+
 PRECIOUS = b"precious: the user's own recording"
 pytestmark = pytest.mark.slow
 
 
 def _backdrop(*argv, limit_bytes=None, **kw):
     def preexec():
+        default_stop_signals()
         if limit_bytes is not None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
     return subprocess.Popen([sys.executable, "-m", "studio", *map(str, argv)], stdout=subprocess.PIPE,
@@ -354,6 +357,7 @@ def test_signals_in_cooperative_mode_only_ask_for_a_stop():
 
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGXFSZ)}
     try:
+        default_stop_signals()   # a run under nohup: SIGHUP ignored, a choice install() keeps
         signals.install()
         with pytest.raises(KeyboardInterrupt, match="SIGHUP"):
             signal.raise_signal(signal.SIGHUP)          # a short command: stopped at once
