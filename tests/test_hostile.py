@@ -368,6 +368,25 @@ def test_a_video_whose_header_gives_an_absurd_rate_still_renders(capsys, tmp_pat
     assert 0.002 <= got <= 1000 and (used is None or got == pytest.approx(used, rel=0.01)), got
 
 
+@pytest.mark.parametrize("rate, budget_fps", [("F480:1", 30.0), ("F60:1", 30.0), ("F30:1", 30.0), ("F15:1", 15.0)])
+def test_render_picks_its_auto_tier_for_no_faster_than_30_fps(capsys, tmp_path, small_image, monkeypatch, rate,
+                                                               budget_fps):
+    """A render is offline: a 480 fps slow-motion clip made Auto pick the tier of a 480 fps camera (lite, no
+    refinement, no second look) for a render that has all the time it needs."""
+    from studio.cli import render as render_cmd
+
+    asked = []
+    real = render_cmd.choose_tier
+    monkeypatch.setattr(render_cmd, "choose_tier", lambda fps, size: asked.append(fps) or real(fps, size))
+    img = cv2.imread(str(small_image))
+    h, w = img.shape[:2]
+    yuv = cv2.cvtColor(img, cv2.COLOR_BGR2YUV_I420).tobytes()
+    src = tmp_path / "in.y4m"
+    src.write_bytes(f"YUV4MPEG2 W{w} H{h} {rate} Ip A1:1 C420jpeg\n".encode() + (b"FRAME\n" + yuv) * 2)
+    rc, err = run_main(capsys, "render", src, "-o", tmp_path / "out.y4m", "--renderer", "cpu")
+    assert rc == 0 and asked == [budget_fps], (err, asked)
+
+
 def _dataset_with(d, image, mask_source):
     """An eval dataset whose one image is `image` (with a good mask of the same stem)."""
     (d / "images").mkdir(parents=True)

@@ -20,6 +20,8 @@ from studio.capture.sources import IMAGE_EXT, VideoSource, read_image
 from studio.render import VideoBackgroundRenderer, make_renderer
 
 
+OFFLINE_FPS = 30.0   # Auto's tier for a render: the one a 30 fps camera gets, or better for a slower file
+
 def _check_paths(inp: Path, out: Path) -> bool:
     """Everything about input and output that can be checked before any work; True for an image input."""
     shown = printable(inp, 120)
@@ -81,8 +83,8 @@ def run(args) -> int:
         first = next(frames)
         h, w = first.shape[:2]
         tier, look = s.tier, s.second_look
-        if tier == "auto":
-            c = choose_tier(fps or 30.0, (w, h))
+        if tier == "auto":   # offline: a file's rate (a 240 fps slow-motion clip) leaves no less time per frame
+            c = choose_tier(min(fps or 30.0, OFFLINE_FPS), (w, h))
             tier, look = c.tier, look and c.second_look
             s = s.with_(refine=s.refine and c.refine)
         seg = Segmenter(tier, second_look=look)
