@@ -132,3 +132,17 @@ def test_render_of_a_file_cut_short_renders_what_decodes_and_says_so(data_dir, t
     assert r.stderr.count("\n") == 1, r.stderr     # its one line, and nothing of LiteRT's
     cap = cv2.VideoCapture(str(out))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 88 or sum(1 for _ in iter(lambda: cap.read()[0], False)) == 88
+
+
+def test_bench_live_counts_only_the_drops_of_the_frames_it_measures(monkeypatch):
+    """Frames dropped during the warm-up (Auto measuring the tiers on a cold cache: about 30 of them) were
+    reported as the measured run's."""
+    from types import SimpleNamespace
+
+    from studio.cli.bench import run_live_bench
+    from studio.pipeline import LivePipeline
+
+    monkeypatch.setattr(LivePipeline, "dropped", property(lambda self: 32))   # all of them before the warm-up ends
+    args = SimpleNamespace(source="demo", size="320x180", fps=30.0, frames=10, tier="lite", mode="blur",
+                           renderer="cpu", refine=True, second_look=False, segment_on_change=True, sink="null")
+    assert run_live_bench(args)["dropped"] == 0

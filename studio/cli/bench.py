@@ -130,15 +130,15 @@ def run_live_bench(args) -> dict:
             sink.send(render_packet(renderer, p, size))
             n += 1
             segmented += n > WARMUP_FRAMES and "inference" in p.timings
-            if n == WARMUP_FRAMES:
+            if n == WARMUP_FRAMES:   # drops too: those while Auto measured the tiers on a cold cache are not the run's
                 marks = (time.perf_counter(), _process_cpu_s(), {t.name: _thread_cpu_s(t) for t in pipe._threads},
-                         _thread_cpu_s(threading.current_thread()))
+                         _thread_cpu_s(threading.current_thread()), pipe.dropped)
         wall = time.perf_counter() - marks[0]
         cpu = _process_cpu_s() - marks[1]
         split = {t.name: _thread_cpu_s(t) - marks[2][t.name] for t in pipe._threads}
         split["render"] = _thread_cpu_s(threading.current_thread()) - marks[3]
     finally:
-        dropped = pipe.dropped
+        dropped = pipe.dropped - (marks[4] if marks is not None else 0)
         pipe.stop()
         sink.close()
         if ctx is not None:
