@@ -398,3 +398,13 @@ def test_the_status_line_counts_the_rate_from_the_first_frame(capsys, monkeypatc
         lines += [l for l in capsys.readouterr().err.splitlines() if l]
         clock.t += 1 / 30
     assert len(lines) == 1 and lines[0].startswith("vcam: 30.0 fps, latency p95 40.0 ms"), lines
+    # --on-demand: a client leaves for a minute (no frames are sent) and comes back; the rate is not averaged
+    # over the idle minute (it said 2.8 fps, and stayed low for minutes)
+    clock.t += 60.0
+    session._restart_rate(clock.t)   # as the client's return does
+    lines = []
+    for _ in range(92):
+        session._send(packet, None)
+        lines += [l for l in capsys.readouterr().err.splitlines() if l]
+        clock.t += 1 / 30
+    assert len(lines) == 1 and 29.5 <= float(lines[0].split()[1]) <= 30.5, lines

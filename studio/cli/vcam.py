@@ -85,7 +85,7 @@ class VcamSession:
         self.n = self.dropped = 0
         self.lat: collections.deque = collections.deque(maxlen=9000)
         self.t_start = time.perf_counter()
-        self.t_status = self.t_start
+        self.t_status, self.n_status = self.t_start, 0
         self.readers_checked, self.readers = 0.0, 1
         self.on_demand = False
         # the file's stamp is taken now, right after the preset was read: a save during start-up still applies
@@ -209,6 +209,7 @@ class VcamSession:
             self._base.reset()   # before the segmentation thread can prepare() with the old state
             self.pipe = self._start_pipeline(retry_source=True)   # the camera may be busy for a moment
             print("vcam: client connected, camera reopened", file=sys.stderr, flush=True)
+            self._restart_rate(time.perf_counter())
         while not self.args.frames or self.n < self.args.frames:
             signals.check()
             if self.watcher is not None and (preset := self.watcher.take()) is not None:
@@ -226,15 +227,20 @@ class VcamSession:
     def _send(self, p, out) -> None:
         self.sink.send(out)
         now = time.perf_counter()
-        if self.t_first_frame is None:   # the rate counts from the first frame sent, not from the model loading
-            self.t_first_frame = self.t_status = now
         self.lat.append(p.timings["latency"])
         self.n += 1
-        if now - self.t_status >= 3.0:
-            print(f"vcam: {(self.n - 1) / (now - self.t_first_frame):.1f} fps, latency p95 "
+        if self.t_first_frame is None:   # counted from the first frame sent, not from the model loading
+            self.t_first_frame = now
+            self._restart_rate(now)
+        if now - self.t_status >= 3.0:   # the rate since the last line: idle spells (--on-demand) do not linger
+            print(f"vcam: {(self.n - self.n_status) / (now - self.t_status):.1f} fps, latency p95 "
                   f"{np.percentile(list(self.lat)[-300:], 95):.1f} ms, dropped {self._dropped()}",
                   file=sys.stderr, flush=True)
-            self.t_status = now
+            self._restart_rate(now)
+
+    def _restart_rate(self, now: float) -> None:
+        """The status line's rate counts from here: the first frame, the last line, a client's return."""
+        self.t_status, self.n_status = now, self.n
 
     def _dropped(self) -> int:
         return self.dropped + (self.pipe.dropped if self.pipe is not None else 0)
