@@ -26,7 +26,8 @@ def temporal(prev: np.ndarray | None, raw: np.ndarray, smoothing: float) -> np.n
 
 def coc_blur(small: np.ndarray, weight_b: np.ndarray, plan: EffectPlan) -> np.ndarray:
     """small: uint8 (h, w, 3) at blur resolution; returns float32 in [0, 1]."""
-    return kernels.coc_blur(small, weight_b.astype(np.float32), np.float32(plan.cmax), plan.coc_taps)
+    return kernels.coc_blur(np.ascontiguousarray(small), weight_b.astype(np.float32), np.float32(plan.cmax),
+                            plan.coc_taps)
 
 
 def resample_weight(weight: np.ndarray, w: int, h: int) -> np.ndarray:
