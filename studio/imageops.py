@@ -24,7 +24,19 @@ def fit_cover(img: np.ndarray, w: int, h: int, grow: bool = True) -> np.ndarray:
         return np.ascontiguousarray(crop)
     if s < 1:
         return shrink(crop, w, h)
-    return cv2.resize(crop, (w, h), interpolation=cv2.INTER_LINEAR)
+    return enlarge(crop, w, h)
+
+
+def enlarge(img: np.ndarray, w: int, h: int, dst: np.ndarray | None = None) -> np.ndarray:
+    """Scale up to (w, h) bilinearly at pixel centres, clamped to the edge: INTER_LINEAR's picture through
+    warpAffine's faster path (960x540 -> 1280x720, one plane, one thread: 0.23 against 0.52 ms; BGR 1.2
+    against 1.9). Within one grey level of INTER_LINEAR: mean 0.07-0.1 on photos, at most 1 on black and white
+    noise at 200 random sizes and ratios (tests/test_imageops.py)."""
+    ih, iw = img.shape[:2]
+    sx, sy = iw / w, ih / h
+    m = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5]])
+    return cv2.warpAffine(img, m, (w, h), dst=dst, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
 
 
 def fit_inside(fw: int, fh: int, width: int, height: int) -> tuple[int, int]:
