@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QWidget
 
-from studio.imageops import fit_inside, shrink
+from studio.imageops import enlarge, fit_inside, shrink
 from studio.render.effects import LETTERBOX_RGB
 from studio.settings import EffectSettings
 
@@ -150,7 +150,7 @@ class RasterViewport(QWidget):
                 elif w < fw:
                     small = shrink(image, w, h)
                 else:
-                    small = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
+                    small = enlarge(image, w, h)
                 if self.settings.mirror:
                     small = cv2.flip(small, 1)
                 # Qt's own 32-bit format is blitted as it is; BGR888 was converted on every paint (0.27 against
