@@ -94,3 +94,12 @@ def test_enlarge_is_bilinear_at_pixel_centres(detailed):
         assert enlarge(small, 1280, 720, dst=dst) is dst
         d = np.abs(dst.astype(int) - want)
         assert d.max() <= 1 and d.mean() < 0.15
+
+
+def test_enlarge_leaves_the_images_warpaffine_is_coarse_on_to_inter_linear():
+    """Two or five channels, float64: warpAffine samples them on a 1/32-pixel grid (7-8 grey levels off on
+    noise), so enlarge hands them to INTER_LINEAR itself: the same bytes."""
+    rng = np.random.default_rng(4)
+    for img in ((rng.random((37, 53, 2)) > 0.5).astype(np.uint8) * 255,
+                (rng.random((37, 53, 5)) > 0.5).astype(np.uint8) * 255, rng.random((37, 53))):
+        assert np.array_equal(enlarge(img, 101, 67), cv2.resize(img, (101, 67), interpolation=cv2.INTER_LINEAR))

@@ -182,7 +182,8 @@ def _div(dst, num, den):
 
 @njit(cache=True, fastmath=True, nogil=True)
 def coc_blur(small, wb, cmax, K):
-    """Both separable CoC passes. small (h, w, 3) u8 at blur resolution, wb (h, w) person weight.
+    """Both separable CoC passes. small (h, w, 3) u8 at blur resolution, C-contiguous (cpu.coc_blur sees to it),
+    wb (h, w) person weight in [0, 1] (the centre tap's clamp(C + 1, 0, 1) is taken as 1).
 
     The horizontal pass reads each row edge-padded by K in a row buffer (in the L1 cache) and writes planar rows
     for the rows the vertical pass reads (K more above and below, clamped to the edge); the vertical pass reads
