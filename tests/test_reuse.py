@@ -47,10 +47,11 @@ def seg():
 
 
 def test_masks_held_while_still_match_per_frame_masks_on_webcam_clips(data_dir, seg):
-    """The issue's bar: mean IoU >= 0.97 on webcam clips, background flicker no worse. Measured: IoU 0.994 over
-    the 20 clips (150 frames each) with 54 % of the frames segmented (the strict test of before, every cell
-    explained, segmented 93 % for IoU 0.9999); flicker 0.00020 both ways (carried masks are moved copies of
-    the segmented ones: a clip's own figure moves either way, 0.00114 -> 0.00085 and 0.00001 -> 0.00021)."""
+    """The issue's bar: mean IoU >= 0.97 on webcam clips, background flicker no worse. Measured: IoU 0.992 over
+    the 20 clips (150 frames each) with 47 % of the frames segmented (three carried at most; with two, 0.994 and
+    54 %; the strict test of before, every cell explained, segmented 93 % for IoU 0.9999); flicker 0.000175
+    against 0.000180 segmenting every frame (carried masks are moved copies of the segmented ones: a clip's own
+    figure moves either way)."""
     ious, fractions, flick = [], [], []
     for clip in sorted((data_dir / "webcam-clips/videos").iterdir()):
         cap = cv2.VideoCapture(str(clip))
@@ -129,20 +130,20 @@ def test_no_lag_on_a_moving_edge(portrait, background, seg, speed, carried):
                                          kinds.count("carried") == 0), kinds
 
 
-def test_a_still_picture_is_segmented_once_in_five_frames(portrait):
+def test_a_still_picture_is_segmented_once_in_six_frames(portrait):
     saver = SegmentOnChange()
     kinds = []
-    for _ in range(10):
+    for _ in range(12):
         kind, mask = saver.decide(portrait)
         kinds.append(kind)
         if mask is None:
             saver.segmented(np.zeros((176, 320), np.float32))
-    # twice the same mask, then twice carried (the flow of an unchanged picture is zero), then segmented again
-    assert kinds == ["segment", "still", "still", "carried", "carried"] * 2
+    # twice the same mask, then three times carried (the flow of an unchanged picture is zero), then segmented
+    assert kinds == ["segment", "still", "still", "carried", "carried", "carried"] * 2
 
 
 def test_the_live_pipeline_marks_reused_masks_still(data_dir):
-    """An image source is a still picture: one frame in five is segmented; the stills are marked (the renderer
+    """An image source is a still picture: one frame in six is segmented; the stills are marked (the renderer
     reuses their blur layer), the carried ones are not."""
     from studio.pipeline import LivePipeline
 
@@ -157,8 +158,8 @@ def test_the_live_pipeline_marks_reused_masks_still(data_dir):
     finally:
         pipe.stop()
     segmented = ["inference" in p.timings for p in got]
-    assert segmented == [True, False, False, False, False] * 2 + [True, False]
-    assert [p.still for p in got] == [False, True, True, False, False] * 2 + [False, True]
+    assert segmented == [True, False, False, False, False, False] * 2
+    assert [p.still for p in got] == [False, True, True, False, False, False] * 2
 
 
 def test_the_flow_is_tried_less_often_while_it_fails():
@@ -181,6 +182,29 @@ def test_the_flow_is_tried_less_often_while_it_fails():
     assert tried[:8] == [True, False, True, False, False, True, False, False] and sum(tried) <= 6
     carry._skip = 0
     assert carry.carry(key) is not None and carry._backoff == 0      # explained: tried every time again
+
+
+def test_a_chain_that_fails_further_on_ends_without_backing_off():
+    """A failure on the second or third frame carried from a key frame only ends the chain: that frame is
+    segmented and the next one is tried from it at once (backing off there as well held the doctor clip at 39 %
+    of its frames segmented; 32 % without, mean IoU 0.990 against 0.991)."""
+    from studio.segment.reuse import MotionCarry
+
+    rng = np.random.default_rng(1)
+    carry = MotionCarry(every=4)
+    calls = []
+    real = carry._dis.calc
+    carry._dis = type("D", (), {"calc": lambda self, a, b, c: (calls.append(1), real(a, b, c))[1]})()
+    key = cv2.GaussianBlur(rng.integers(0, 255, (88, 160), np.uint8), (0, 0), 2.0)
+    mask = np.zeros((176, 320), np.float32)
+    carry.keyframe(key, mask)
+    assert carry.carry(key) is not None                               # the frame after the key one: carried
+    assert carry.carry(rng.integers(0, 255, (88, 160), np.uint8)) is None    # the next: not explained
+    assert carry._skip == 0 and carry._backoff == 0
+    carry.keyframe(key, mask)                                         # it was segmented
+    n = len(calls)
+    assert carry.carry(key) is not None and len(calls) == n + 1       # tried at once from the new key frame
+    assert carry.carry(key) is not None and carry.carry(key) is not None and carry.carry(key) is None  # 3 at most
 
 
 @pytest.mark.parametrize("speed", [4.0, 24.0])
