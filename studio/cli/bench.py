@@ -100,7 +100,8 @@ def run_live_bench(args) -> dict:
     """The live pipeline paced at the source's rate into a sink that converts frames to I420 at `--size`, as the
     frame sinks do, and drops them (or writes YUV4MPEG2 to /dev/null): CPU time per delivered frame, the cost a
     user pays at the camera's rate. Warm-up frames are excluded; the split is by thread (capture: decode, fit;
-    segment: model, refinement; render: the effect and the sink; other: library worker threads)."""
+    segment: the saver, model, refinement; render: the effect; output: the sink, timed on the render thread;
+    other: library worker threads)."""
     import os
 
     from studio.output import NullSink, Y4mSink
@@ -121,14 +122,18 @@ def run_live_bench(args) -> dict:
                         segment_on_change=args.segment_on_change).start()
     sink = Y4mSink(open(os.devnull, "wb"), *size, fps, owns_stream=True) if args.sink == "y4m" else NullSink(*size)
     total = WARMUP_FRAMES + args.frames
-    n, marks, segmented = 0, None, 0
+    n, marks, segmented, output_s = 0, None, 0, 0.0
     try:
         while n < total:
             p = pipe.get(timeout=5)
             if p is None:
                 raise StudioError("the live pipeline delivered no frame for 5 s")
-            sink.send(render_packet(renderer, p, size))
+            out = render_packet(renderer, p, size)
+            t0 = time.thread_time()
+            sink.send(out)
             n += 1
+            if n > WARMUP_FRAMES:
+                output_s += time.thread_time() - t0
             segmented += n > WARMUP_FRAMES and "inference" in p.timings
             if n == WARMUP_FRAMES:   # drops too: those while Auto measured the tiers on a cold cache are not the run's
                 marks = (time.perf_counter(), _process_cpu_s(), {t.name: _thread_cpu_s(t) for t in pipe._threads},
@@ -136,7 +141,8 @@ def run_live_bench(args) -> dict:
         wall = time.perf_counter() - marks[0]
         cpu = _process_cpu_s() - marks[1]
         split = {t.name: _thread_cpu_s(t) - marks[2][t.name] for t in pipe._threads}
-        split["render"] = _thread_cpu_s(threading.current_thread()) - marks[3]
+        split["render"] = _thread_cpu_s(threading.current_thread()) - marks[3] - output_s
+        split["output"] = output_s   # the sink's share of the render thread: conversion, scaling, writing
     finally:
         dropped = pipe.dropped - (marks[4] if marks is not None else 0)
         pipe.stop()
