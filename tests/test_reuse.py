@@ -162,6 +162,14 @@ def test_the_live_pipeline_marks_reused_masks_still(data_dir):
     assert [p.still for p in got] == [False, True, True, False, False, False] * 2
 
 
+def _count_flow_calls(carry) -> list:
+    """The carry's optical flow, the real one, with each call counted in the list returned."""
+    calls = []
+    real = carry._dis.calc
+    carry._dis = type("D", (), {"calc": lambda self, a, b, c: (calls.append(1), real(a, b, c))[1]})()
+    return calls
+
+
 def test_the_flow_is_tried_less_often_while_it_fails():
     """On motion the flow does not explain (most webcam frames), each try costs 0.5 ms for nothing: after a
     failure the next 1, 2, 4, then 8 chances skip it; a success resets that."""
@@ -169,9 +177,7 @@ def test_the_flow_is_tried_less_often_while_it_fails():
 
     rng = np.random.default_rng(0)
     carry = MotionCarry(every=1000)
-    calls = []
-    real = carry._dis.calc
-    carry._dis = type("D", (), {"calc": lambda self, a, b, c: (calls.append(1), real(a, b, c))[1]})()
+    calls = _count_flow_calls(carry)
     key = rng.integers(0, 255, (88, 160), np.uint8)
     carry.keyframe(key, np.zeros((176, 320), np.float32))
     tried = []
@@ -192,9 +198,7 @@ def test_a_chain_that_fails_further_on_ends_without_backing_off():
 
     rng = np.random.default_rng(1)
     carry = MotionCarry(every=4)
-    calls = []
-    real = carry._dis.calc
-    carry._dis = type("D", (), {"calc": lambda self, a, b, c: (calls.append(1), real(a, b, c))[1]})()
+    calls = _count_flow_calls(carry)
     key = cv2.GaussianBlur(rng.integers(0, 255, (88, 160), np.uint8), (0, 0), 2.0)
     mask = np.zeros((176, 320), np.float32)
     carry.keyframe(key, mask)
